@@ -1,0 +1,41 @@
+# The two commands: `make run` and `make test`. Both set everything up on a fresh machine first.
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+PORT ?= 5000
+DEMO := COMPASS_DEMO=1 FLASK_APP=app
+
+.PHONY: setup run test lint format clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(BIN)/.installed node_modules/.installed
+
+run: setup
+	$(DEMO) $(BIN)/flask db upgrade
+	$(DEMO) $(BIN)/flask import-processes
+	$(DEMO) $(BIN)/flask seed-demo
+	$(DEMO) $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+test: setup lint
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check app handlers tests bench
+	$(BIN)/ruff format --check app handlers tests bench
+	$(BIN)/mypy app/engine handlers
+
+format: setup
+	$(BIN)/ruff check --fix app handlers tests bench
+	$(BIN)/ruff format app handlers tests bench
+
+clean:
+	rm -rf $(VENV) node_modules instance .pytest_cache

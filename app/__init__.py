@@ -1,0 +1,56 @@
+"""Compass: the children's safeguarding front door."""
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from app import config
+from app.extensions import csrf, db, login_manager, migrate
+from app.roles import CONTACT_OUTCOMES, HANDOVERS, ROLES, THRESHOLDS
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def _london(moment: datetime | None) -> str:
+    # Stored in UTC, shown in the council's own time, with the clock change handled by the zone database.
+    return moment.astimezone(LONDON).strftime("%-d %B %Y, %H:%M") if moment else ""
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(config.INSTANCE), static_folder=None)
+    app.config.update(config.from_environment() if not overrides or "SECRET_KEY" not in overrides else {})
+    app.config.update(overrides or {})
+    app.config.setdefault("MAX_TREE_DEPTH", 800)
+    app.config.setdefault("COMPASS_DEMO", False)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config.ROOT / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    from app import cli, schemaforms, web
+
+    schemaforms.register(app)
+    web.register(app)
+    cli.register(app)
+    app.jinja_env.filters["outcome_title"] = lambda v: CONTACT_OUTCOMES.get(v, v or "Pending")
+    app.jinja_env.filters["handover_title"] = lambda v: f"Handed over to {HANDOVERS.get(v, v)}" if v else "Pending"
+    app.jinja_env.filters["role_title"] = lambda v: ROLES[v].title if v in ROLES else v
+    app.jinja_env.filters["threshold_title"] = lambda v: THRESHOLDS.get(v, "Not decided") if v else "Not decided"
+    app.jinja_env.filters["london"] = _london
+    app.jinja_env.filters["summary_row"] = lambda row: {"key": {"text": row[0]}, "value": {"text": row[1]}}
+    return app
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    # SQLite leaves foreign keys unchecked unless asked; PostgreSQL always checks them.
+    if dbapi_connection.__class__.__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()

@@ -1,0 +1,56 @@
+"""Command-line tasks: flask --app app <command>."""
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from app.engine.specs import BundleRefused
+from app.extensions import db
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("import-processes")
+    def import_processes() -> None:
+        """Import processes/ and forms/ (idempotent by content hash)."""
+        from app.services import bundles
+
+        try:
+            reports = bundles.import_shipped()
+        except BundleRefused as err:
+            for problem in err.problems:
+                click.echo(f"refused: {problem}", err=True)
+            raise SystemExit(1) from None
+        for r in reports:
+            state = "imported" if r.created else "already imported"
+            click.echo(f"{r.flow}: bundle {r.bundle_id} {state}{', live' if r.live else ''}")
+
+    @app.cli.command("seed-demo")
+    def seed_demo() -> None:
+        """Create one demo user per role (demo mode only)."""
+        from app.services import users
+
+        if not app.config.get("COMPASS_DEMO"):
+            click.echo("refused: demo users are only made when COMPASS_DEMO=1", err=True)
+            raise SystemExit(1)
+        created = users.seed_demo()
+        click.echo(f"demo users: {created} created, password for all: {users.DEMO_PASSWORD}")
+
+    users_group = click.Group("users", help="Users and their roles.")
+    app.cli.add_command(users_group)
+
+    @users_group.command("list")
+    def list_users() -> None:
+        """Print each user with their team and roles."""
+        from app.models import User
+
+        for user in db.session.scalars(select(User).order_by(User.username)):
+            roles = ", ".join(sorted(user.roles))
+            click.echo(f"{user.username:24} {user.team_key or '-':14} {roles}")
+
+    @app.cli.command("reindex")
+    def reindex() -> None:
+        """Rebuild the task mirror from the saved workflow states."""
+        from app.services import workflow
+
+        instances, tasks = workflow.rebuild_mirror()
+        click.echo(f"task mirror rebuilt: {tasks} ready tasks from {instances} running instances")

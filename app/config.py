@@ -1,0 +1,46 @@
+"""Configuration from the environment. Every variable here is also set in docker-compose.yml."""
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTANCE = ROOT / "instance"
+
+# Environment variables the application reads, with their meaning. The compose test checks this list.
+ENVIRONMENT = {
+    "DATABASE_URL": "SQLAlchemy URL of the database (default: SQLite in instance/compass.db)",
+    "SECRET_KEY": "signs sessions and CSRF tokens; required unless COMPASS_DEMO=1",
+    "COMPASS_DEMO": "1 to seed demo users and allow a generated secret key",
+    "MAX_TREE_DEPTH": "deepest task tree an instance may be saved with (default 800)",
+    "SESSION_COOKIE_SECURE": "1 when served over HTTPS",
+}
+
+
+def _secret_key(demo: bool) -> str:
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    if not demo:
+        raise RuntimeError("SECRET_KEY must be set (or COMPASS_DEMO=1 for a demonstration)")
+    INSTANCE.mkdir(exist_ok=True)
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def from_environment() -> dict[str, object]:
+    demo = os.environ.get("COMPASS_DEMO", "0") == "1"
+    INSTANCE.mkdir(exist_ok=True)
+    return {
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'compass.db'}",
+        "SECRET_KEY": _secret_key(demo),
+        "COMPASS_DEMO": demo,
+        "MAX_TREE_DEPTH": int(os.environ.get("MAX_TREE_DEPTH", "800")),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
+    }

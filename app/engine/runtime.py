@@ -1,0 +1,215 @@
+"""Running instances: start, restore, complete a user task, run service tasks, save.
+
+The callers (app/services) own the database transaction; this module only moves workflows forward and
+reports what it sees. Handlers are reached through a `ServiceCaller` the service supplies, so the engine
+knows nothing of the outbox or the database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.specs.defaults import UserTask
+from SpiffWorkflow.task import Task as SpiffTask
+from SpiffWorkflow.util.task import TaskState
+
+from app.engine import serialization
+from app.engine.sandbox import SandboxScriptEngine
+from app.engine.specs import FORM_PROPERTY, SUBJECT_PROPERTY, ParsedBundle, form_id_of, lane_of_spec
+
+# (handler name, evaluated parameters, the task's data) -> the handler's data for the workflow
+ServiceCaller = Callable[[str, dict[str, Any], dict[str, Any]], Any]
+
+
+class EngineError(Exception):
+    pass
+
+
+class TaskNotReady(EngineError):
+    """The task is not (or no longer) waiting for anyone."""
+
+
+class TreeTooDeep(EngineError):
+    """Saving would keep a task tree so deep that SpiffWorkflow would silently stop walking it."""
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    id: str
+    bpmn_id: str
+    name: str
+    flow: str
+    form_id: str | None
+    lane: str | None
+    subject: str
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    bpmn_id: str
+    message: str
+
+
+def _script_engine(caller: ServiceCaller | None) -> SandboxScriptEngine:
+    engine = SandboxScriptEngine()
+
+    def call(task: SpiffTask, operation_name: str, operation_params: dict[str, Any]) -> str:
+        if caller is None:
+            raise EngineError("service tasks cannot run here")
+        params = {name: p["value"] for name, p in operation_params.items()}
+        return json.dumps(caller(operation_name, params, dict(task.data)), default=str)
+
+    engine.service_caller = call
+    return engine
+
+
+def start(bundle: ParsedBundle, caller: ServiceCaller | None) -> tuple[BpmnWorkflow, StepFailure | None]:
+    workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=_script_engine(caller))
+    return workflow, run_engine(workflow)
+
+
+def restore(state: str, bundle: ParsedBundle, caller: ServiceCaller | None) -> BpmnWorkflow:
+    workflow = serialization.loads(state, bundle)
+    # The script engine is not part of the saved state: give it back after every restore.
+    # (Subprocesses use their top workflow's engine.)
+    workflow.script_engine = _script_engine(caller)
+    return workflow
+
+
+def run_engine(workflow: BpmnWorkflow) -> StepFailure | None:
+    """Run every task the engine can run by itself. A failing step is reported, not raised, so the
+    work that led to it is kept; the failed task stays in ERROR for a later retry."""
+    try:
+        workflow.do_engine_steps()
+    except SpiffWorkflowException as err:
+        task = getattr(err, "task", None)
+        bpmn_id = task.task_spec.bpmn_id if task is not None else "?"
+        return StepFailure(bpmn_id=str(bpmn_id), message=_first_line(err))
+    return None
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else err.__class__.__name__
+
+
+def ready_user_tasks(workflow: BpmnWorkflow, bundle: ParsedBundle) -> list[ReadyTask]:
+    tasks = []
+    for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+        spec = task.task_spec
+        props = spec.extensions.get("properties", {}) if isinstance(spec, UserTask) else {}
+        tasks.append(
+            ReadyTask(
+                id=str(task.id),
+                bpmn_id=str(spec.bpmn_id),
+                name=spec.bpmn_name or str(spec.bpmn_id),
+                flow=task.workflow.spec.name,
+                form_id=form_id_of(props.get(FORM_PROPERTY)),
+                lane=lane_of_spec(bundle, spec),
+                subject=_subject(task, props.get(SUBJECT_PROPERTY)),
+            )
+        )
+    return tasks
+
+
+def _subject(task: SpiffTask, expression: str | None) -> str:
+    if not expression:
+        return ""
+    try:
+        return str(task.workflow.script_engine.evaluate(task, expression))
+    except Exception:  # a subject is a label for trays; a bad one must not stop the work
+        return ""
+
+
+def _find_ready(workflow: BpmnWorkflow, task_id: str) -> SpiffTask:
+    try:
+        task = workflow.get_task_from_id(UUID(task_id))
+    except Exception:
+        task = None
+    if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+        raise TaskNotReady(task_id)
+    return task
+
+
+def task_data(workflow: BpmnWorkflow, task_id: str) -> dict[str, Any]:
+    return dict(_find_ready(workflow, task_id).data)
+
+
+def complete_user_task(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any]) -> StepFailure | None:
+    task = _find_ready(workflow, task_id)
+    task.set_data(**data)
+    try:
+        task.run()
+    except SpiffWorkflowException as err:
+        return StepFailure(bpmn_id=str(task.task_spec.bpmn_id), message=_first_line(err))
+    return run_engine(workflow)
+
+
+def is_completed(workflow: BpmnWorkflow) -> bool:
+    return bool(workflow.is_completed())
+
+
+def current_data(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """The data of the top-level flow as it now stands."""
+    if workflow.is_completed():
+        return dict(workflow.data)
+    finished = [t for t in workflow.tasks.values() if t.has_state(TaskState.COMPLETED)]
+    if not finished:
+        return {}
+    return dict(max(finished, key=lambda t: t.last_state_change).data)
+
+
+def tree_depth(workflow: BpmnWorkflow) -> int:
+    """The deepest chain of tasks in any of the workflow's task trees."""
+    deepest = 0
+    for tree in [workflow, *workflow.subprocesses.values()]:
+        depth: dict[UUID, int] = {}
+        for task in tree.tasks.values():
+            chain = []
+            node = task
+            while node is not None and node.id not in depth:
+                chain.append(node)
+                node = node.parent
+            base = depth[node.id] if node is not None else 0
+            for n in reversed(chain):
+                base += 1
+                depth[n.id] = base
+        deepest = max(deepest, max(depth.values(), default=0))
+    return deepest
+
+
+def save(workflow: BpmnWorkflow, max_depth: int) -> tuple[str, int]:
+    depth = tree_depth(workflow)
+    if depth > max_depth:
+        raise TreeTooDeep(
+            f"this case's workflow has grown {depth} tasks deep (the limit is {max_depth}); "
+            "it was not saved, so that it cannot end silently"
+        )
+    return serialization.dumps(workflow), depth
+
+
+def finished_flow_pairs(workflow: BpmnWorkflow) -> Iterable[tuple[str, str]]:
+    """(source bpmn_id, target bpmn_id) of every parent → child step taken, for diagram coverage."""
+    for tree in [workflow, *workflow.subprocesses.values()]:
+        for task in tree.tasks.values():
+            parent = task.parent
+            if parent is None or not task.has_state(TaskState.FINISHED_MASK | TaskState.READY | TaskState.WAITING):
+                continue
+            if parent.task_spec.bpmn_id and task.task_spec.bpmn_id:
+                yield str(parent.task_spec.bpmn_id), str(task.task_spec.bpmn_id)
+
+
+def completed_bpmn_ids(workflow: BpmnWorkflow) -> set[str]:
+    """The diagram elements this instance has completed, across its subprocesses (for highlighting)."""
+    done = set()
+    for tree in [workflow, *workflow.subprocesses.values()]:
+        for task in tree.tasks.values():
+            if task.task_spec.bpmn_id and task.has_state(TaskState.COMPLETED):
+                done.add(str(task.task_spec.bpmn_id))
+    return done

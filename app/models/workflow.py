@@ -1,0 +1,80 @@
+"""Diagram bundles, the live version of each flow, process instances and the task mirror."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.types import UTCDateTime, utcnow
+
+
+class ProcessBundle(db.Model):  # type: ignore[name-defined,misc]
+    """One version of a flow: its diagram files and forms, stored once by content hash."""
+
+    __tablename__ = "process_bundle"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flow: Mapped[str] = mapped_column(String(80), index=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    files: Mapped[dict[str, str]] = mapped_column(JSON)  # file name -> BPMN XML
+    forms: Mapped[dict[str, Any]] = mapped_column(JSON)  # form id -> JSON Schema
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
+class LiveBundle(db.Model):  # type: ignore[name-defined,misc]
+    """Which bundle new cases of a flow start on; a deploy changes this row."""
+
+    __tablename__ = "live_bundle"
+    flow: Mapped[str] = mapped_column(String(80), primary_key=True)
+    bundle_id: Mapped[int] = mapped_column(ForeignKey("process_bundle.id"))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    bundle: Mapped[ProcessBundle] = relationship()
+
+
+class ProcessInstance(db.Model):  # type: ignore[name-defined,misc]
+    """One flow episode of a case, pinned to the bundle it started on."""
+
+    __tablename__ = "process_instance"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)
+    bundle_id: Mapped[int] = mapped_column(ForeignKey("process_bundle.id"))
+    flow: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running, completed, failed
+    # Text, never jsonb: the saved state depends on the order of its keys (ENGINE-NOTES.md).
+    state: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    tree_depth: Mapped[int] = mapped_column(Integer, default=0)
+    next_wake_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    failure: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    bundle: Mapped[ProcessBundle] = relationship(lazy="joined")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
+
+
+class Task(db.Model):  # type: ignore[name-defined,misc]
+    """A ready user task, mirrored from the engine so trays never deserialize a workflow."""
+
+    __tablename__ = "task"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the engine's task UUID
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)
+    flow: Mapped[str] = mapped_column(String(80))
+    bpmn_id: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(200), default="")  # e.g. the child a per-child task is about
+    form_id: Mapped[str | None] = mapped_column(String(120))
+    lane: Mapped[str] = mapped_column(String(40), index=True)
+    team: Mapped[str | None] = mapped_column(String(40), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    case = relationship("Case", lazy="joined")

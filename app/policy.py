@@ -1,0 +1,92 @@
+"""Who may see what and do what: the one place access is decided (DESIGN.md rule 10).
+
+Every route declares its check with one of the decorators below; a test walks the URL map and fails on a
+route that declares none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import exists, select
+
+from app.extensions import db
+from app.roles import ROLES
+
+if TYPE_CHECKING:
+    from app.models import Case, Task, User
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The hub's own staff and its managers see every front-door case; partners see only what they take part in.
+HUB_ROLES = frozenset(
+    {
+        "fpoc",
+        "coordinator",
+        "ssw",
+        "team_manager",
+        "compass_sw",
+        "ce_missing_lead",
+        "business_support",
+        "service_manager",
+    }
+)
+CONTACT_RECORDERS = frozenset({"fpoc", "coordinator", "ssw"})
+
+
+def declare(check: str) -> Callable[[F], F]:
+    """Mark a view with the check it applies (public, login, or a named policy decision)."""
+
+    def mark(view: F) -> F:
+        view.policy_check = check  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+public = declare("public")
+login_only = declare("login")
+
+
+def can_record_contact(user: User) -> bool:
+    return bool(user.roles & CONTACT_RECORDERS)
+
+
+def can_see_case(user: User, case: Case) -> bool:
+    if not any(ROLES[r].sees_cases for r in user.roles if r in ROLES):
+        return False
+    if user.roles & HUB_ROLES:
+        return True
+    from app.models import Task
+
+    # Need to know: a partner sees a case while it holds a task for their role and team.
+    lanes = list(user.roles)
+    return bool(
+        db.session.scalar(
+            select(
+                exists().where(
+                    Task.case_id == case.id, Task.lane.in_(lanes), (Task.team == user.team_key) | (Task.team.is_(None))
+                )
+            )
+        )
+    )
+
+
+def can_act_on_task(user: User, task: Task) -> bool:
+    if task.lane not in user.roles:
+        return False
+    if task.team is not None and task.team != user.team_key:
+        return False
+    return task.assignee_id is None or task.assignee_id == user.id
+
+
+def task_filter_for(user: User) -> Any:
+    """The SQL condition for the tasks a user may act on: their lanes and team, unassigned or theirs."""
+    from app.models import Task
+
+    return (
+        Task.lane.in_(list(user.roles))
+        & ((Task.team == user.team_key) | Task.team.is_(None))
+        & (Task.assignee_id.is_(None) | (Task.assignee_id == user.id))
+    )

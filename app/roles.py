@@ -1,0 +1,79 @@
+"""The roles of the front door (DOMAIN.md), which are also the lane names of every diagram."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Role:
+    id: str
+    title: str
+    team: str
+    sees_cases: bool = True
+
+
+ROLES: dict[str, Role] = {
+    r.id: r
+    for r in [
+        Role("fpoc", "FPOC call handler", "fpoc"),
+        Role("coordinator", "Compass coordinator", "compass"),
+        Role("ssw", "Senior social worker", "compass"),
+        Role("team_manager", "Team manager", "compass"),
+        Role("compass_sw", "Compass social worker", "compass"),
+        Role("police", "Police (co-located)", "police"),
+        Role("health", "Health (public health nurse)", "health"),
+        Role("partner", "Partner agency", "probation"),
+        Role("early_help", "Early Help hub", "early_help"),
+        Role("allocated_worker", "Allocated social worker", "assessment"),
+        Role("lead_professional", "Lead professional, targeted early help", "early_help"),
+        Role("ce_missing_lead", "CE/missing lead", "compass"),
+        Role("lado", "LADO", "lado"),
+        Role("business_support", "Business support", "compass"),
+        Role("service_manager", "Service manager", "management"),
+        Role("process_owner", "Process owner", "management", sees_cases=False),
+        Role("admin", "System administrator", "it", sees_cases=False),
+    ]
+}
+
+TEAMS: dict[str, str] = {
+    "fpoc": "First point of contact",
+    "compass": "Compass hub",
+    "police": "Police (HAU)",
+    "health": "Health (public health nursing)",
+    "probation": "Probation",
+    "recovery": "Recovery partnership",
+    "da_service": "Domestic abuse service",
+    "housing": "Housing",
+    "education": "Education",
+    "youth_justice": "Youth justice",
+    "early_help": "Early Help hub",
+    "assessment": "Assessment team",
+    "lado": "LADO",
+    "management": "Management",
+    "it": "IT",
+}
+
+# The nine outcomes of a contact (§4.10), held per child.
+CONTACT_OUTCOMES: dict[str, str] = {
+    "progress_to_referral": "Progress to referral",
+    "link_to_existing_referral": "Link to existing referral",
+    "non_agency_adoption": "Non-agency adoption",
+    "provision_of_information_advice": "Provision of information/advice",
+    "referral_to_other_agency": "Referral to other agency",
+    "ola_lac": "OLA LAC",
+    "no_further_action": "No further action",
+    "private_fostering_assessment": "Private fostering assessment",
+    "ola_cp_notification": "OLA CP notification",
+}
+
+# Hand-overs to flows that later issues build; until then the child's outcome is pending.
+HANDOVERS: dict[str, str] = {
+    "mat": "Multi Agency Triage",
+    "strategy_discussion": "Strategy discussion",
+}
+
+THRESHOLDS: dict[str, str] = {
+    "below_early_help": "Below early help (level 1)",
+    "early_help": "Early help (level 2)",
+    "s17": "Child in need, s17 (level 3)",
+    "s47": "Significant harm, s47 (level 4)",
+}

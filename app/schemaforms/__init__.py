@@ -1,0 +1,86 @@
+"""Forms described by JSON Schema: reading posts, validating them, and drawing them with GOV.UK Frontend.
+
+A view typically does:
+
+    submission = read_submission(schema, request.form, existing=task_data)
+    if submission.complete:
+        ...save submission.data and move on...
+    return render_template(
+        "task.html",
+        fields=build_view(schema, submission.data, submission.errors),
+        errors=submission.errors,
+    )
+
+and on GET renders `build_view(schema, task_data)` with no errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
+from werkzeug.datastructures import MultiDict
+
+from .check import check_form_schema
+from .submission import ACTION_FIELD, apply_action, parse_submission, posted_action
+from .validate import FieldError, validate
+from .view import build_view
+
+__all__ = [
+    "ACTION_FIELD",
+    "FieldError",
+    "Submission",
+    "apply_action",
+    "build_view",
+    "check_form_schema",
+    "parse_submission",
+    "posted_action",
+    "read_submission",
+    "register",
+    "validate",
+]
+
+_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "schemaforms"
+
+
+@dataclass
+class Submission:
+    data: dict
+    errors: list[FieldError]
+    action: str | None  # "add:…" or "remove:…" when the user pressed an add/remove button
+
+    @property
+    def complete(self) -> bool:
+        """True when the user submitted (not add/remove) and the answers are valid."""
+        return self.action is None and not self.errors
+
+
+def read_submission(schema: dict, form: MultiDict, existing: dict | None = None) -> Submission:
+    """Parse a post; apply an add/remove action without validating, or else validate."""
+    action = posted_action(form)
+    data = parse_submission(schema, form, existing)
+    if action is not None:
+        return Submission(apply_action(schema, data, action), [], action)
+    return Submission(data, validate(schema, data), None)
+
+
+def register(app: Flask) -> None:
+    """Let the app's templates import "schemaforms/form_fields.html" and the govuk_frontend_jinja macros.
+
+    The app's own loader stays first, so its templates still win.
+    """
+    if "schemaforms" in app.extensions:
+        return
+    loaders: list[BaseLoader] = [app.jinja_loader] if app.jinja_loader is not None else []
+    loaders.append(
+        PrefixLoader(
+            {
+                "schemaforms": FileSystemLoader(_TEMPLATES),
+                "govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja"),
+            }
+        )
+    )
+    app.jinja_loader = ChoiceLoader(loaders)  # type: ignore[method-assign,assignment]
+    app.extensions["schemaforms"] = True

@@ -1,0 +1,1 @@
+"""What the views call. Every write happens here, in one transaction per user action."""

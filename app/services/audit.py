@@ -1,0 +1,49 @@
+"""Audit events: SUBJECT_PAST_TENSE_VERB names, each with a fixed set of keys holding ids, never details."""
+
+from typing import Any
+
+from app.extensions import db
+from app.models import AuditEvent
+
+EVENT_KEYS: dict[str, frozenset[str]] = {
+    name: frozenset(keys)
+    for name, keys in {
+        "USER_LOGGED_IN": set(),
+        "USER_LOGIN_FAILED": {"username_length"},
+        "USER_LOGGED_OUT": set(),
+        "CASE_CREATED": {"case_id"},
+        "CASE_VIEWED": {"case_id"},
+        "CASE_CLOSED": {"case_id"},
+        "PROCESS_STARTED": {"case_id", "instance_id", "bundle_id"},
+        "PROCESS_COMPLETED": {"case_id", "instance_id"},
+        "PROCESS_STEP_FAILED": {"case_id", "instance_id", "bpmn_id"},
+        "TASK_COMPLETED": {"case_id", "instance_id", "task_id", "bpmn_id"},
+        "TASK_CONFLICTED": {"case_id", "task_id"},
+        "OUTBOX_ITEM_QUEUED": {"case_id", "instance_id", "outbox_item_id", "template"},
+        "BUNDLE_IMPORTED": {"bundle_id", "flow"},
+        "BUNDLE_MADE_LIVE": {"bundle_id", "flow"},
+        "TASK_MIRROR_REBUILT": {"instances", "tasks"},
+    }.items()
+}
+
+
+class UnknownAuditEvent(ValueError):
+    pass
+
+
+def record(name: str, user_id: int | None = None, **keys: Any) -> AuditEvent:
+    """Add an event to the current transaction; it commits or rolls back with the change it records."""
+    expected = EVENT_KEYS.get(name)
+    if expected is None:
+        raise UnknownAuditEvent(f"unknown audit event {name}")
+    if set(keys) != expected:
+        raise UnknownAuditEvent(f"{name} takes exactly {sorted(expected)}, not {sorted(keys)}")
+    event = AuditEvent(
+        name=name,
+        user_id=user_id,
+        case_id=keys.get("case_id"),
+        task_id=keys.get("task_id"),
+        data=keys,
+    )
+    db.session.add(event)
+    return event

@@ -1,0 +1,60 @@
+"""Reading a case for its page. Reading a case is an audited event too."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from app import policy
+from app.extensions import db
+from app.models import Case, CaseEvent, CasePerson, OutboxItem, ProcessInstance, Task, User
+from app.services import audit
+from app.services.errors import Forbidden, NotFound
+from app.services.trays import case_context
+
+
+@dataclass
+class CaseView:
+    case: Case
+    children: list[CasePerson]
+    parents: list[CasePerson]
+    referrer: CasePerson | None
+    events: list[CaseEvent]
+    tasks: list[Task]
+    letters: list[OutboxItem]
+    instances: list[ProcessInstance]
+    earlier: dict
+
+
+def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
+    case = db.session.get(Case, case_id)
+    if case is None:
+        raise NotFound(case_id)
+    if not policy.can_see_case(user, case):
+        raise Forbidden("You do not have access to this case.")
+    if record_view:
+        audit.record("CASE_VIEWED", user.id, case_id=case.id)
+        db.session.commit()
+    people = case.people
+    return CaseView(
+        case=case,
+        children=[p for p in people if p.role == "child"],
+        parents=[p for p in people if p.role == "parent"],
+        referrer=next((p for p in people if p.role == "referrer"), None),
+        events=list(case.events),
+        tasks=list(db.session.scalars(select(Task).where(Task.case_id == case.id).order_by(Task.created_at))),
+        letters=list(
+            db.session.scalars(select(OutboxItem).where(OutboxItem.case_id == case.id).order_by(OutboxItem.id))
+        ),
+        instances=list(
+            db.session.scalars(
+                select(ProcessInstance).where(ProcessInstance.case_id == case.id).order_by(ProcessInstance.id)
+            )
+        ),
+        earlier=case_context(case.id).earlier,
+    )
+
+
+def recent_for_user(user: User, limit: int = 50) -> list[Case]:
+    if not user.roles & policy.HUB_ROLES:
+        return []
+    return list(db.session.scalars(select(Case).order_by(Case.id.desc()).limit(limit)))

@@ -1,0 +1,106 @@
+"""Scenario data beside each diagram, run through the real services: a contact is recorded, each step is
+completed by a demo user of the step's role, and the result is compared with what the scenario expects.
+
+After every step the task mirror must equal the engine's own ready user tasks (DESIGN.md rule 2).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from app.engine import runtime
+from app.extensions import db
+from app.models import Case, OutboxItem, ProcessInstance, Task, User
+from app.services import bundles, contacts, workflow
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    case_id: int
+    mismatches: list[str] = field(default_factory=list)
+    flow_pairs: set[tuple[str, str]] = field(default_factory=set)
+
+
+def load(flow: str, processes_dir: Path = bundles.PROCESSES_DIR) -> Iterator[tuple[Path, dict[str, Any]]]:
+    for path in sorted((processes_dir / flow / "scenarios").glob("*.json")):
+        yield path, json.loads(path.read_text(encoding="utf-8"))
+
+
+def demo_user(role: str) -> User:
+    found = db.session.scalar(select(User).where(User.username == f"demo.{role}"))
+    if found is None:
+        raise LookupError(f"no demo user for the role {role!r}")
+    return found
+
+
+def mirror_mismatch(case_id: int) -> str | None:
+    """How the task table differs from the engine's ready user tasks for a case, or None."""
+    engine_tasks: set[tuple[str, str, str]] = set()
+    for instance in db.session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case_id)):
+        bundle = bundles.parsed(instance.bundle)
+        wf = runtime.restore(instance.state, bundle, caller=None)
+        engine_tasks |= {(t.id, t.bpmn_id, t.lane or "") for t in runtime.ready_user_tasks(wf, bundle)}
+    mirrored = {(t.id, t.bpmn_id, t.lane) for t in db.session.scalars(select(Task).where(Task.case_id == case_id))}
+    if engine_tasks == mirrored:
+        return None
+    return f"mirror {sorted(mirrored)} != engine {sorted(engine_tasks)}"
+
+
+def run(scenario: dict[str, Any]) -> ScenarioResult:
+    start_as = demo_user(scenario.get("start_as", "fpoc"))
+    case = contacts.record_contact(start_as, scenario["start"])
+    result = ScenarioResult(scenario["name"], case.id)
+    _check_mirror(result, "after the contact was recorded")
+    for n, step in enumerate(scenario.get("steps", []), start=1):
+        task = _find_task(case.id, step)
+        if task is None:
+            result.mismatches.append(f"step {n}: no ready task {step['task']!r} {step.get('subject', '')}")
+            return result
+        workflow.complete_task(demo_user(step["as"]), task.id, step.get("data", {}))
+        _check_mirror(result, f"after step {n} ({step['task']})")
+    _compare(result, scenario.get("expect", {}))
+    for instance in db.session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case.id)):
+        bundle = bundles.parsed(instance.bundle)
+        result.flow_pairs |= set(runtime.finished_flow_pairs(runtime.restore(instance.state, bundle, caller=None)))
+    return result
+
+
+def _find_task(case_id: int, step: dict[str, Any]) -> Task | None:
+    query = select(Task).where(Task.case_id == case_id, Task.bpmn_id == step["task"])
+    if "subject" in step:
+        query = query.where(Task.subject == step["subject"])
+    return db.session.scalars(query.order_by(Task.created_at)).first()
+
+
+def _check_mirror(result: ScenarioResult, when: str) -> None:
+    problem = mirror_mismatch(result.case_id)
+    if problem:
+        result.mismatches.append(f"{when}: {problem}")
+
+
+def _compare(result: ScenarioResult, expect: dict[str, Any]) -> None:
+    case = db.session.get(Case, result.case_id)
+    assert case is not None
+    db.session.refresh(case)
+    letters = list(db.session.scalars(select(OutboxItem).where(OutboxItem.case_id == case.id)))
+    actual = {
+        "status": case.status,
+        "outcomes": {c.key: c.outcome for c in case.children if c.outcome},
+        "handovers": {c.key: c.handover for c in case.children if c.handover},
+        "letters": sorted({i.template for i in letters}),
+        "letters_to": dict(Counter(i.recipient_role for i in letters)),
+    }
+    for key, wanted in expect.items():
+        got = actual.get(key)
+        if key == "letters":
+            wanted = sorted(set(wanted))
+        if got != wanted:
+            result.mismatches.append(f"{key}: expected {wanted!r}, got {got!r}")

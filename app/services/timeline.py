@@ -1,0 +1,41 @@
+"""The case timeline: what each completed step recorded, in the words of its form."""
+
+from typing import Any
+
+from app.extensions import db
+from app.models import CaseEvent
+
+
+def summarize(schema: dict[str, Any] | None, data: dict[str, Any]) -> list[list[str]]:
+    """[label, value] rows for the answers a form collected, in form order, choices by their titles."""
+    if not schema:
+        return []
+    rows: list[list[str]] = []
+    for name, prop in schema.get("properties", {}).items():
+        if name not in data or prop.get("readOnly"):
+            continue
+        value = data[name]
+        if prop.get("type") == "array" and isinstance(value, list) and prop.get("items", {}).get("type") == "object":
+            item_title = prop["items"].get("title", "Item")
+            names = [str(v.get("name", "")) for v in value if isinstance(v, dict)]
+            rows.append([prop.get("title", name), f"{len(value)} × {item_title.lower()}: " + ", ".join(names)])
+        elif isinstance(value, dict):
+            rows.extend(summarize(prop, value))
+        else:
+            rows.append([prop.get("title", name), display(prop, value)])
+    return rows
+
+
+def display(prop: dict[str, Any], value: Any) -> str:
+    choices = {c.get("const"): c.get("title") for c in prop.get("oneOf", []) if "const" in c}
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(display(prop.get("items", {}), v) for v in value)
+    return str(choices.get(value, value))
+
+
+def add(
+    case_id: int, user_id: int | None, title: str, detail: list[list[str]] | None = None, note: str | None = None
+) -> None:
+    db.session.add(CaseEvent(case_id=case_id, user_id=user_id, title=title, detail=detail or [], note=note))

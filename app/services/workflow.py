@@ -1,0 +1,362 @@
+"""The one way in for change to a case's workflow (DESIGN.md rule 1).
+
+Each action loads an instance with its version, acts through the engine, runs the engine's own steps, then
+writes the state, the task mirror, the case's outcomes, the timeline, audit events and outbox rows, and
+commits — all or nothing. Two people completing different ready tasks of one instance both succeed: a
+stale version is reloaded and retried while the user's task is still ready. Only when the task itself is
+gone is the answer a conflict naming who completed it and when.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app, render_template
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+
+import handlers
+from app import policy, schemaforms
+from app.engine import runtime, specs
+from app.engine.runtime import ReadyTask, StepFailure, TaskNotReady, TreeTooDeep
+from app.engine.specs import ParsedBundle
+from app.extensions import db
+from app.models import AuditEvent, Case, CasePerson, OutboxItem, Person, ProcessBundle, ProcessInstance, Task, User
+from app.models.types import utcnow
+from app.roles import ROLES
+from app.services import audit, bundles, timeline
+from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, TaskConflict
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class _Run:
+    """What one engine run produced besides its state: the items handlers asked to send."""
+
+    case: Case
+    outgoing: list[handlers.Outgoing] = field(default_factory=list)
+
+    def caller(self, name: str, params: dict[str, Any], data: dict[str, Any]) -> Any:
+        fn = handlers.get(name)
+        if fn is None:
+            raise LookupError(f"no handler is registered as {name!r}")
+        result = fn(
+            handlers.Context(
+                case_id=self.case.id,
+                case_reference=self.case.reference,
+                data=data,
+                params=params,
+                queries=_Queries(),
+            )
+        )
+        self.outgoing.extend(result.outgoing)
+        return result.data
+
+
+class _Queries:
+    """The read-only questions a handler may ask."""
+
+    def earlier_contacts(self, name: str, date_of_birth: str | None) -> list[dict[str, Any]]:
+        from app.services.people import name_key, parse_date
+
+        query = (
+            select(CasePerson, Case)
+            .join(Person, CasePerson.person_id == Person.id)
+            .join(Case, CasePerson.case_id == Case.id)
+            .where(Person.name_key == name_key(name), CasePerson.role == "child")
+            .order_by(Case.created_at)
+        )
+        dob = parse_date(date_of_birth)
+        if dob is not None:
+            query = query.where(Person.date_of_birth == dob)
+        return [
+            {
+                "case_id": case.id,
+                "case_reference": case.reference,
+                "created_at": case.created_at.isoformat(),
+                "outcome": cp.outcome,
+                "handover": cp.handover,
+            }
+            for cp, case in db.session.execute(query)
+        ]
+
+
+def first_task(bundle: ParsedBundle) -> ReadyTask:
+    """The user task a new instance of this bundle stops at first (the start form)."""
+    workflow, _ = runtime.start(bundle, caller=None)
+    ready = runtime.ready_user_tasks(workflow, bundle)
+    if not ready:
+        raise LookupError(f"the {bundle.flow} flow does not begin with a user task")
+    return ready[0]
+
+
+def start_instance(case: Case, bundle_row: ProcessBundle, user: User | None) -> ProcessInstance:
+    """Start an instance of a bundle on a case and run it to its first wait, inside the caller's transaction."""
+    bundle = bundles.parsed(bundle_row)
+    run = _Run(case)
+    workflow, failure = runtime.start(bundle, run.caller)
+    instance = ProcessInstance(case_id=case.id, bundle_id=bundle_row.id, flow=bundle.flow, state="")
+    db.session.add(instance)
+    db.session.flush()
+    user_id = user.id if user else None
+    audit.record("PROCESS_STARTED", user_id, case_id=case.id, instance_id=instance.id, bundle_id=bundle_row.id)
+    _save(instance, workflow, bundle, failure, user_id)
+    _queue_outgoing(case, instance, run.outgoing, user_id)
+    return instance
+
+
+def start_with_first_task(case: Case, bundle_row: ProcessBundle, user: User, data: dict[str, Any]) -> ProcessInstance:
+    """Start an instance and complete its first user task with `data`, inside the caller's transaction."""
+    bundle = bundles.parsed(bundle_row)
+    run = _Run(case)
+    workflow, failure = runtime.start(bundle, run.caller)
+    if failure is not None:
+        raise NotSaved(f"the {bundle.flow} flow could not start: {failure.message}")
+    first = runtime.ready_user_tasks(workflow, bundle)[0]
+    instance = ProcessInstance(case_id=case.id, bundle_id=bundle_row.id, flow=bundle.flow, state="")
+    db.session.add(instance)
+    db.session.flush()
+    audit.record("PROCESS_STARTED", user.id, case_id=case.id, instance_id=instance.id, bundle_id=bundle_row.id)
+    _validate(bundle, first, data)
+    failure = runtime.complete_user_task(workflow, first.id, data)
+    _after_user_task(instance, workflow, bundle, run, user, first, data, failure)
+    return instance
+
+
+def complete_task(user: User, task_id: str, data: dict[str, Any]) -> int:
+    """Complete a ready user task with the submitted data; returns the case id."""
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            case_id = _complete_once(user, task_id, data)
+            db.session.commit()
+            return case_id
+        except StaleDataError:
+            # Someone else moved this instance on since we loaded it: reload and try again.
+            db.session.rollback()
+        except Exception:
+            db.session.rollback()
+            raise
+    raise NotSaved("This case is very busy right now and your answers were not saved. Try again in a moment.")
+
+
+def _complete_once(user: User, task_id: str, data: dict[str, Any]) -> int:
+    row = db.session.get(Task, task_id)
+    if row is None:
+        raise conflict_for(task_id)
+    if not policy.can_act_on_task(user, row):
+        raise Forbidden("This task is not yours to complete.")
+    instance = db.session.get(ProcessInstance, row.instance_id)
+    if instance is None:
+        raise NotFound(task_id)
+    bundle = bundles.parsed(instance.bundle)
+    case = db.session.get(Case, instance.case_id)
+    assert case is not None
+    run = _Run(case)
+    workflow = runtime.restore(instance.state, bundle, run.caller)
+    ready = {t.id: t for t in runtime.ready_user_tasks(workflow, bundle)}
+    if task_id not in ready:
+        raise conflict_for(task_id)
+    _validate(bundle, ready[task_id], data)
+    failure = runtime.complete_user_task(workflow, task_id, data)
+    _after_user_task(instance, workflow, bundle, run, user, ready[task_id], data, failure)
+    return case.id
+
+
+def _validate(bundle: ParsedBundle, task: ReadyTask, data: dict[str, Any]) -> None:
+    schema = bundle.form(task.form_id)
+    if schema is None:
+        raise NotSaved(f"the form for {task.name!r} is missing from this version of the flow")
+    errors = schemaforms.validate(schema, data)
+    if errors:
+        raise FormInvalid(errors)
+
+
+def conflict_for(task_id: str) -> TaskConflict | NotFound:
+    event = db.session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.task_id == task_id, AuditEvent.name == "TASK_COMPLETED")
+        .order_by(AuditEvent.id.desc())
+    )
+    if event is None:
+        return NotFound(task_id)
+    who = db.session.get(User, event.user_id) if event.user_id else None
+    return TaskConflict(completed_by=who.name if who else None, completed_at=event.at)
+
+
+def _after_user_task(
+    instance: ProcessInstance,
+    workflow: Any,
+    bundle: ParsedBundle,
+    run: _Run,
+    user: User,
+    task: ReadyTask,
+    data: dict[str, Any],
+    failure: StepFailure | None,
+) -> None:
+    case = run.case
+    audit.record(
+        "TASK_COMPLETED", user.id, case_id=case.id, instance_id=instance.id, task_id=task.id, bpmn_id=task.bpmn_id
+    )
+    title = f"{task.name}: {task.subject}" if task.subject else task.name
+    timeline.add(case.id, user.id, title, timeline.summarize(bundle.form(task.form_id), data))
+    _save(instance, workflow, bundle, failure, user.id)
+    _apply_outcomes(case, runtime.current_data(workflow))
+    _queue_outgoing(case, instance, run.outgoing, user.id)
+    # Closed when every child has an outcome and none waits on a hand-over to another flow.
+    if instance.status == "completed" and all(c.outcome and not c.handover for c in case.children):
+        case.status = "closed"
+        case.closed_at = utcnow()
+        audit.record("CASE_CLOSED", user.id, case_id=case.id)
+        timeline.add(case.id, None, "Contact closed")
+
+
+def _save(
+    instance: ProcessInstance, workflow: Any, bundle: ParsedBundle, failure: StepFailure | None, user_id: int | None
+) -> None:
+    try:
+        state, depth = runtime.save(workflow, current_app.config["MAX_TREE_DEPTH"])
+    except TreeTooDeep as err:
+        current_app.logger.error("instance %s refused: %s", instance.id, err)
+        raise NotSaved(
+            "This case's workflow has grown too long to save safely, so your answers were not saved. "
+            "A process owner has to look at it."
+        ) from err
+    instance.state = state
+    instance.tree_depth = depth
+    instance.updated_at = utcnow()
+    if failure is not None:
+        instance.status = "failed"
+        instance.failure = f"{failure.bpmn_id}: {failure.message}"
+        audit.record(
+            "PROCESS_STEP_FAILED", user_id, case_id=instance.case_id, instance_id=instance.id, bpmn_id=failure.bpmn_id
+        )
+    elif runtime.is_completed(workflow):
+        instance.status = "completed"
+        instance.completed_at = utcnow()
+        audit.record("PROCESS_COMPLETED", user_id, case_id=instance.case_id, instance_id=instance.id)
+    # Write the versioned row first, so a stale version is found before any other write.
+    db.session.flush()
+    sync_mirror(instance, runtime.ready_user_tasks(workflow, bundle))
+
+
+def sync_mirror(instance: ProcessInstance, ready: list[ReadyTask]) -> None:
+    """Make the task table hold exactly the instance's ready user tasks, keeping claims on those that stay."""
+    existing = {t.id: t for t in db.session.scalars(select(Task).where(Task.instance_id == instance.id))}
+    wanted = {t.id: t for t in ready}
+    for task_id, row in existing.items():
+        if task_id not in wanted:
+            db.session.delete(row)
+    for task_id, t in wanted.items():
+        if task_id in existing:
+            continue
+        role = ROLES.get(t.lane or "")
+        db.session.add(
+            Task(
+                id=t.id,
+                instance_id=instance.id,
+                case_id=instance.case_id,
+                flow=t.flow,
+                bpmn_id=t.bpmn_id,
+                name=t.name,
+                subject=t.subject[:200],
+                form_id=t.form_id,
+                lane=t.lane or "",
+                team=role.team if role else None,
+            )
+        )
+
+
+def _apply_outcomes(case: Case, data: dict[str, Any]) -> None:
+    """Each child's decision, outcome or hand-over, as the flow reports them in its data."""
+    by_key = {c.key: c for c in case.children}
+    for decision in data.get("decisions") or []:
+        child = by_key.get(decision.get("key"))
+        if child is None or child.decided_at is not None:
+            continue
+        child.threshold = decision.get("threshold")
+        child.outcome = decision.get("outcome")
+        child.handover = decision.get("handover")
+        child.decided_at = utcnow()
+
+
+def _queue_outgoing(case: Case, instance: ProcessInstance, items: list[handlers.Outgoing], user_id: int | None) -> None:
+    import uuid
+
+    for item in items:
+        subject, _, body = render_template(f"letters/{item.template}.txt", **item.fields).partition("\n")
+        row = OutboxItem(
+            message_id=str(uuid.uuid4()),
+            case_id=case.id,
+            instance_id=instance.id,
+            channel=item.channel,
+            template=item.template,
+            recipient_role=item.recipient_role,
+            recipient_name=item.recipient_name,
+            address=item.address,
+            subject=subject.strip(),
+            body=body.strip() + "\n",
+        )
+        db.session.add(row)
+        db.session.flush()
+        audit.record(
+            "OUTBOX_ITEM_QUEUED",
+            user_id,
+            case_id=case.id,
+            instance_id=instance.id,
+            outbox_item_id=row.id,
+            template=item.template,
+        )
+
+
+def rebuild_mirror() -> tuple[int, int]:
+    """Rebuild the whole task table from the saved states (flask reindex)."""
+    instances = db.session.scalars(select(ProcessInstance).where(ProcessInstance.status == "running")).all()
+    count = 0
+    for instance in instances:
+        bundle = bundles.parsed(instance.bundle)
+        workflow = runtime.restore(instance.state, bundle, caller=None)
+        ready = runtime.ready_user_tasks(workflow, bundle)
+        sync_mirror(instance, ready)
+        count += len(ready)
+    db.session.execute(
+        Task.__table__.delete().where(
+            ~Task.instance_id.in_(select(ProcessInstance.id).where(ProcessInstance.status == "running"))
+        )
+    )
+    audit.record("TASK_MIRROR_REBUILT", None, instances=len(instances), tasks=count)
+    db.session.commit()
+    return len(instances), count
+
+
+def task_for_view(user: User, task_id: str) -> tuple[Task, ParsedBundle, dict[str, Any]]:
+    """A ready task the user may act on, with its form's bundle and the data it starts from."""
+    row = db.session.get(Task, task_id)
+    if row is None:
+        raise conflict_for(task_id)
+    if not policy.can_act_on_task(user, row):
+        raise Forbidden("This task is not yours to complete.")
+    instance = db.session.get(ProcessInstance, row.instance_id)
+    assert instance is not None
+    bundle = bundles.parsed(instance.bundle)
+    workflow = runtime.restore(instance.state, bundle, caller=None)
+    try:
+        data = runtime.task_data(workflow, task_id)
+    except TaskNotReady:
+        raise conflict_for(task_id) from None
+    return row, bundle, data
+
+
+def form_of_completed(task_id: str) -> dict[str, Any] | None:
+    """The form of a task someone already completed, so a late submitter's answers can be shown back."""
+    event = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.name == "TASK_COMPLETED")
+    )
+    if event is None:
+        return None
+    instance = db.session.get(ProcessInstance, event.data["instance_id"])
+    if instance is None:
+        return None
+    bundle = bundles.parsed(instance.bundle)
+    return bundle.form(specs.form_of(bundle, event.data["bpmn_id"]))

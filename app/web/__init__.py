@@ -1,0 +1,74 @@
+"""Blueprints by audience, error pages, and the front-end assets fetched from npm."""
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, abort, render_template, send_from_directory
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from app import policy
+from app.extensions import db, login_manager
+
+ASSETS = Path(__file__).resolve().parents[2] / "node_modules" / "govuk-frontend" / "dist" / "govuk"
+STATIC_FILES = {"govuk-frontend.min.css", "govuk-frontend.min.js"}
+
+
+def register(app: Flask) -> None:
+    from app.web import auth, cases, contacts, tasks
+
+    for module in (auth, tasks, contacts, cases):
+        app.register_blueprint(module.bp)
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Sign in to continue."
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> Any:
+        from app.models import User
+
+        return db.session.get(User, int(user_id))
+
+    @app.route("/assets/<path:filename>")
+    @policy.public
+    def assets(filename: str) -> Any:
+        if filename in STATIC_FILES:
+            return send_from_directory(ASSETS, filename, max_age=3600)
+        if filename.startswith(("fonts/", "images/")) or filename == "manifest.json":
+            return send_from_directory(ASSETS / "assets", filename, max_age=3600)
+        abort(404)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(err: CSRFError) -> Any:
+        return render_template(
+            "error.html",
+            title="Your session has expired",
+            message=(
+                "For your security, the form could not be sent. Go back, reload the page and try again; "
+                "nothing was saved."
+            ),
+        ), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException) -> Any:
+        titles = {403: "You cannot see this page", 404: "Page not found", 405: "Page not found"}
+        title = titles.get(err.code or 500, err.name)
+        return render_template(
+            "error.html",
+            title=title,
+            message=err.description if err.code != 404 else ("If you typed the web address, check it is correct."),
+        ), err.code
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception) -> Any:
+        # Nobody ever sees a stack trace: log it, roll back, and say so in plain words.
+        if isinstance(err, HTTPException):
+            return http_error(err)
+        app.logger.exception("unexpected error")
+        db.session.rollback()
+        return render_template(
+            "error.html",
+            title="Sorry, there is a problem with the service",
+            message=("Nothing you sent was saved. Try again later; if it keeps happening, tell the service desk."),
+        ), 500

@@ -1,0 +1,59 @@
+"""Letters to parents and to the referrer after the decision (§2.2, §4.14, §4.17).
+
+Letters go only to addresses that are safe to write to, and a parent's letter never names the referrer.
+"""
+
+from typing import Any
+
+from handlers import Context, Outgoing, Result, handler
+
+
+@handler("send_letters")
+def send_letters(ctx: Context) -> Result:
+    decisions = {d["key"]: d for d in ctx.data.get("decisions", [])}
+    children = ctx.data.get("children", [])
+    # Consent is asked for each child's referral; a refusal for any of them is what the parents hear about.
+    consent_refused = any(d.get("consent") == "refused" for d in decisions.values())
+    outgoing: list[Outgoing] = []
+    withheld: list[str] = []
+
+    child_lines = [_child_line(c, decisions.get(c["key"], {})) for c in children]
+    parent_template = "consent_not_given" if consent_refused else "information_received"
+    for parent in ctx.data.get("parents", []):
+        if not parent.get("parental_responsibility"):
+            continue
+        if not parent.get("safe_to_write") or not parent.get("address"):
+            withheld.append(parent["key"])
+            continue
+        outgoing.append(
+            Outgoing(
+                channel="letter",
+                template=parent_template,
+                recipient_role="parent",
+                recipient_name=parent["name"],
+                address=parent["address"],
+                fields={"case_reference": ctx.case_reference, "children": child_lines},
+            )
+        )
+
+    referrer = ctx.data.get("referrer", {})
+    if referrer.get("name"):
+        outgoing.append(
+            Outgoing(
+                channel="letter" if referrer.get("address") else "email",
+                template="referrer_outcome",
+                recipient_role="referrer",
+                recipient_name=referrer["name"],
+                address=referrer.get("address") or referrer.get("email", ""),
+                fields={"case_reference": ctx.case_reference, "children": child_lines},
+            )
+        )
+    return Result(data={"sent": len(outgoing), "withheld_unsafe_address": withheld}, outgoing=outgoing)
+
+
+def _child_line(child: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": child.get("name", ""),
+        "outcome": decision.get("outcome"),
+        "handover": decision.get("handover"),
+    }

@@ -1,0 +1,57 @@
+"""Plain helpers for tests: diagrams from tests/engine/diagrams stored as bundles, and cases to run them on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from app.engine import specs
+from app.engine.specs import ParsedBundle
+from app.extensions import db
+from app.models import Case, ProcessBundle, ProcessInstance, User
+
+DIAGRAMS = Path(__file__).parent / "engine" / "diagrams"
+
+
+def diagram_files(flow: str) -> tuple[dict[str, str], dict[str, Any]]:
+    files = {f"{flow}.bpmn": (DIAGRAMS / f"{flow}.bpmn").read_text()}
+    forms = {"check_note": json.loads((DIAGRAMS / "check_note.json").read_text())}
+    return files, forms
+
+
+def parsed_test_bundle(flow: str) -> ParsedBundle:
+    files, forms = diagram_files(flow)
+    return specs.load(flow, files, forms)
+
+
+def store_test_bundle(flow: str) -> ProcessBundle:
+    from app.services import bundles
+
+    files, forms = diagram_files(flow)
+    bundles.check(flow, files, forms)
+    row = ProcessBundle(flow=flow, hash=specs.bundle_hash(files, forms), files=files, forms=forms)
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def user(role: str) -> User:
+    found = db.session.scalar(select(User).where(User.username == f"demo.{role}"))
+    assert found is not None, role
+    return found
+
+
+def start_test_case(flow: str) -> tuple[Case, ProcessInstance]:
+    """A case running one of the test diagrams, committed."""
+    from app.services import workflow
+
+    bundle_row = store_test_bundle(flow)
+    case = Case(reference=f"T-{flow[:12]}", source="phone", created_by_id=user("ssw").id)
+    db.session.add(case)
+    db.session.flush()
+    instance = workflow.start_instance(case, bundle_row, user("ssw"))
+    db.session.commit()
+    return case, instance

@@ -1,0 +1,149 @@
+"""A call handler records a contact about two children and a senior social worker decides it, through the
+views with the test client, exactly as the browser would post the forms."""
+
+import re
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import AuditEvent, Case, OutboxItem, Task
+
+CONTACT = [
+    ("how_received", "phone"),
+    ("referrer.name", "Sam Teacher"),
+    ("referrer.kind", "professional"),
+    ("referrer.role", "Class teacher"),
+    ("referrer.agency", "Oak Primary School"),
+    ("referrer.email", "s.teacher@oak.example"),
+    ("referrer.works_with_family", "yes"),
+    ("children.0._item", "1"),
+    ("children.0.name", "Amy Example"),
+    ("children.0.date_of_birth-day", "2"),
+    ("children.0.date_of_birth-month", "4"),
+    ("children.0.date_of_birth-year", "2016"),
+    ("children.0.sex", "female"),
+    ("children.1._item", "1"),
+    ("children.1.name", "Ben Example"),
+    ("children.1.date_of_birth-day", "30"),
+    ("children.1.date_of_birth-month", "9"),
+    ("children.1.date_of_birth-year", "2021"),
+    ("children.1.sex", "male"),
+    ("parents.0._item", "1"),
+    ("parents.0.name", "Pat Example"),
+    ("parents.0.relationship", "Mother"),
+    ("parents.0.parental_responsibility", "yes"),
+    ("parents.0.address", "1 High Street, Shrewsbury SY1 1AA"),
+    ("parents.0.safe_to_write", "yes"),
+    ("concern", "Amy said she is frightened to go home; Ben was seen with a bruise."),
+    ("immediate_protection", "no"),
+    ("referrer_view", "3"),
+    ("consent", "given"),
+]
+
+
+def test_record_a_contact_about_two_children_then_decide_each(web) -> None:
+    web.login("fpoc")
+    response = web.post("/contacts/new", CONTACT, expect=302)
+    case_url = response.headers["Location"]
+    case_id = int(re.search(r"/cases/(\d+)", case_url).group(1))
+    page = web.get(case_url)
+    assert "Amy Example" in page and "Ben Example" in page and "Pending" in page
+
+    # The call handler has no decision task; the senior social worker has one per child.
+    assert "Decide threshold and outcome" not in web.get("/tasks")
+    web.client.post("/logout", data={"csrf_token": web.token("/tasks")})
+    web.login("ssw")
+    tray = web.get("/tasks")
+    links = re.findall(r'href="/tasks/([0-9a-f-]{36})">Decide threshold and outcome: (\w+ Example)', tray)
+    assert sorted(name for _, name in links) == ["Amy Example", "Ben Example"]
+    by_child = {name: task_id for task_id, name in links}
+
+    # A decision without its rationale is refused, with the answers kept.
+    form = web.post(f"/tasks/{by_child['Amy Example']}", [("threshold", "s17")], expect=400).get_data(as_text=True)
+    assert "There is a problem" in form and "Give the reason for your decision" in form
+    assert 'value="s17" checked' in form
+
+    web.post(
+        f"/tasks/{by_child['Amy Example']}",
+        [("threshold", "s17"), ("rationale", "Amy's fear of going home meets child in need; mother consents.")],
+        expect=302,
+    )
+    web.post(
+        f"/tasks/{by_child['Ben Example']}",
+        [
+            ("threshold", "s47"),
+            ("parents_informed", "no"),
+            ("not_informing_reason", "obstruct_police"),
+            ("rationale", "An unexplained bruise on a child under three: significant harm, strategy discussion."),
+        ],
+        expect=302,
+    )
+    page = web.get(f"/cases/{case_id}")
+    assert "Progress to referral" in page
+    assert "Handed over to Strategy discussion" in page
+    assert "Decide threshold and outcome: Ben Example" in page  # on the timeline
+    assert "An unexplained bruise on a child under three" in page  # the rationale, on the timeline
+    letters = db.session.scalars(select(OutboxItem).where(OutboxItem.case_id == case_id)).all()
+    assert sorted(i.template for i in letters) == ["information_received", "referrer_outcome"]
+    parent_letter = next(i for i in letters if i.recipient_role == "parent")
+    assert "Sam Teacher" not in parent_letter.body and "Oak Primary" not in parent_letter.body
+    letter_page = web.get(f"/cases/{case_id}/letters/{parent_letter.id}")
+    assert "Pat Example" in letter_page
+    assert db.session.scalar(select(Task).where(Task.case_id == case_id)) is None
+    assert db.session.get(Case, case_id).status == "open"  # Ben's strategy discussion is still to come
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.name == "CASE_VIEWED", AuditEvent.case_id == case_id))
+
+
+def test_a_contact_with_mistakes_is_shown_again_with_everything_typed(web) -> None:
+    web.login("fpoc")
+    bad = [(k, v) for k, v in CONTACT if k not in ("concern",)]
+    bad = [(k, "31" if k == "children.1.date_of_birth-day" else v) for k, v in bad]
+    bad = [(k, "2" if k == "children.1.date_of_birth-month" else v) for k, v in bad]
+    page = web.post("/contacts/new", bad, expect=400).get_data(as_text=True)
+    assert "There is a problem" in page
+    assert "must be a real date" in page
+    assert 'href="#concern"' in page
+    assert 'value="Ben Example"' in page and 'value="31"' in page
+    assert db.session.scalar(select(Case)) is None  # nothing half-written
+
+
+def test_the_second_person_to_complete_a_task_is_told_who_did_and_keeps_their_answers(web) -> None:
+    web.login("fpoc")
+    web.post("/contacts/new", CONTACT, expect=302)
+    task_id = db.session.scalars(select(Task.id).where(Task.bpmn_id == "ssw_decision")).first()
+    first = web.another().login("ssw")
+    second = web.another().login("ssw")
+    token = second.token(f"/tasks/{task_id}")
+    answers = [("threshold", "early_help"), ("rationale", "Family would benefit from early help support.")]
+    first.post(f"/tasks/{task_id}", answers, expect=302)
+    late = second.client.post(
+        f"/tasks/{task_id}",
+        data=dict([*answers, ("rationale", "My own careful words about this child."), ("csrf_token", token)]),
+    )
+    assert late.status_code == 409
+    page = late.get_data(as_text=True)
+    assert "completed by Demo senior social worker" in page
+    assert "My own careful words about this child." in page
+
+
+def test_csrf_is_required(web) -> None:
+    web.login("fpoc")
+    response = web.client.post("/contacts/new", data=dict(CONTACT))
+    assert response.status_code == 400
+    assert "session has expired" in response.get_data(as_text=True)
+
+
+def test_sign_in_failure_is_plain_and_audited(web) -> None:
+    page = web.post("/login", {"username": "demo.ssw", "password": "wrong"}, expect=400).get_data(as_text=True)
+    assert "The username or password is not right" in page
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.name == "USER_LOGIN_FAILED")) is not None
+
+
+def test_a_partner_cannot_open_a_case_it_has_no_part_in(web) -> None:
+    web.login("fpoc")
+    response = web.post("/contacts/new", CONTACT, expect=302)
+    case_url = response.headers["Location"]
+    police = web.another().login("police")
+    police.get(case_url, expect=403)
+    admin = web.another().login("admin")
+    admin.get(case_url, expect=403)
