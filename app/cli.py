@@ -47,6 +47,22 @@ def register(app: Flask) -> None:
             roles = ", ".join(sorted(user.roles))
             click.echo(f"{user.username:24} {user.team_key or '-':14} {roles}")
 
+    @app.cli.command("worker")
+    @click.option("--once", is_flag=True, help="Make one pass and stop.")
+    @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes.")
+    def worker(once: bool, interval: float) -> None:
+        """Wake instances whose timers are due."""
+        import time
+
+        from app.services import worker as work
+
+        while True:
+            woken = work.wake_due()
+            if once:
+                click.echo(f"woke {woken} instance(s)")
+                return
+            time.sleep(interval)
+
     @app.cli.command("reindex")
     def reindex() -> None:
         """Rebuild the task mirror from the saved workflow states."""

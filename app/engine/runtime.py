@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -213,3 +214,23 @@ def completed_bpmn_ids(workflow: BpmnWorkflow) -> set[str]:
             if task.task_spec.bpmn_id and task.has_state(TaskState.COMPLETED):
                 done.add(str(task.task_spec.bpmn_id))
     return done
+
+
+def next_wake(workflow: BpmnWorkflow) -> datetime | None:
+    """The earliest moment one of the instance's timers is due, stored so the worker knows when to look."""
+    moments = []
+    for event in workflow.waiting_events():
+        if "Timer" not in event.event_type or not isinstance(event.value, str):
+            continue
+        try:
+            moment = datetime.fromisoformat(event.value)
+        except ValueError:
+            continue
+        moments.append(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    return min(moments, default=None)
+
+
+def fire_due_timers(workflow: BpmnWorkflow) -> StepFailure | None:
+    """Fire the timers that are due now and run what follows. The library's own clock decides what is due."""
+    workflow.refresh_timers()
+    return run_engine(workflow)

@@ -226,6 +226,7 @@ def _save(
     instance.state = state
     instance.tree_depth = depth
     instance.updated_at = utcnow()
+    instance.next_wake_at = runtime.next_wake(workflow)
     if failure is not None:
         instance.status = "failed"
         instance.failure = f"{failure.bpmn_id}: {failure.message}"
@@ -235,6 +236,7 @@ def _save(
     elif runtime.is_completed(workflow):
         instance.status = "completed"
         instance.completed_at = utcnow()
+        instance.next_wake_at = None
         audit.record("PROCESS_COMPLETED", user_id, case_id=instance.case_id, instance_id=instance.id)
     # Write the versioned row first, so a stale version is found before any other write.
     db.session.flush()
@@ -360,3 +362,16 @@ def form_of_completed(task_id: str) -> dict[str, Any] | None:
         return None
     bundle = bundles.parsed(instance.bundle)
     return bundle.form(specs.form_of(bundle, event.data["bpmn_id"]))
+
+
+def fire_timers(instance: ProcessInstance) -> None:
+    """Fire an instance's due timers and run what follows, inside the caller's transaction."""
+    case = db.session.get(Case, instance.case_id)
+    assert case is not None
+    bundle = bundles.parsed(instance.bundle)
+    run = _Run(case)
+    workflow = runtime.restore(instance.state, bundle, run.caller)
+    failure = runtime.fire_due_timers(workflow)
+    _save(instance, workflow, bundle, failure, None)
+    _apply_outcomes(case, runtime.current_data(workflow))
+    _queue_outgoing(case, instance, run.outgoing, None)

@@ -1,0 +1,60 @@
+"""The background worker's work: wake each instance whose timer is due and run what follows.
+
+On PostgreSQL due instances are claimed with FOR UPDATE SKIP LOCKED, so several workers share the load
+and never fire the same timer twice; the instance's version column guards the rest.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.extensions import db
+from app.models import ProcessInstance
+from app.models.types import utcnow
+from app.services import workflow
+
+
+def _due(now: datetime, limit: int) -> list[int]:
+    query = (
+        select(ProcessInstance.id)
+        .where(ProcessInstance.status == "running", ProcessInstance.next_wake_at <= now)
+        .order_by(ProcessInstance.next_wake_at)
+        .limit(limit)
+    )
+    ids = list(db.session.scalars(query))
+    db.session.rollback()
+    return ids
+
+
+def wake_due(now: datetime | None = None, limit: int = 100) -> int:
+    """One pass: wake every due instance, each in its own transaction. Returns how many were woken."""
+    now = now or utcnow()
+    woken = 0
+    for instance_id in _due(now, limit):
+        try:
+            woken += _wake(instance_id, now)
+            db.session.commit()
+        except StaleDataError:
+            db.session.rollback()  # a user or another worker moved it on first; it is looked at again next pass
+        except Exception:
+            db.session.rollback()
+            raise
+    return woken
+
+
+def _wake(instance_id: int, now: datetime) -> int:
+    query = select(ProcessInstance).where(
+        ProcessInstance.id == instance_id,
+        ProcessInstance.status == "running",
+        ProcessInstance.next_wake_at <= now,
+    )
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    instance = db.session.scalar(query)
+    if instance is None:
+        return 0  # claimed by another worker, or no longer due
+    workflow.fire_timers(instance)
+    return 1
