@@ -88,16 +88,25 @@ def run_engine(workflow: BpmnWorkflow) -> StepFailure | None:
     work that led to it is kept; the failed task stays in ERROR for a later retry."""
     try:
         workflow.do_engine_steps()
-    except SpiffWorkflowException as err:
-        task = getattr(err, "task", None)
-        bpmn_id = task.task_spec.bpmn_id if task is not None else "?"
-        return StepFailure(bpmn_id=str(bpmn_id), message=_first_line(err))
+    except Exception as err:  # a handler is plain code and may raise anything; none may lose the user's work
+        return StepFailure(bpmn_id=_failed_bpmn_id(workflow, err), message=_first_line(err))
     return None
+
+
+def _failed_bpmn_id(workflow: BpmnWorkflow, err: Exception) -> str:
+    task = getattr(err, "task", None)
+    if task is None:
+        failed = workflow.get_tasks(state=TaskState.ERROR)
+        task = failed[0] if failed else None
+    return str(task.task_spec.bpmn_id) if task is not None else "?"
 
 
 def _first_line(err: Exception) -> str:
     text = str(err).strip()
-    return text.splitlines()[0] if text else err.__class__.__name__
+    first = text.splitlines()[0] if text else ""
+    if isinstance(err, SpiffWorkflowException):
+        return first or err.__class__.__name__
+    return f"{err.__class__.__name__}: {first}" if first else err.__class__.__name__
 
 
 def ready_user_tasks(workflow: BpmnWorkflow, bundle: ParsedBundle) -> list[ReadyTask]:
@@ -147,7 +156,7 @@ def complete_user_task(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any
     task.set_data(**data)
     try:
         task.run()
-    except SpiffWorkflowException as err:
+    except Exception as err:  # a post-script the diagram runs on completion may fail like any step
         return StepFailure(bpmn_id=str(task.task_spec.bpmn_id), message=_first_line(err))
     return run_engine(workflow)
 

@@ -1,0 +1,88 @@
+"""Completing a task through the web vs the raw engine doing the same work, measured in one run.
+
+Baseline: the engine alone restores the saved state of a case waiting on its senior social worker's
+decision, completes that task (which runs the scripts, the letters handler and the end) and saves.
+Measured: the same decision posted through HTTP (session, CSRF, permission, form validation, engine,
+database, mirror, audit, timeline, outbox) with Flask's test client on a SQLite file database.
+
+Prints the medians and `task_completion: ratio R (target <= 3)`. Run: .venv/bin/python bench/task_completion.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import select  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.engine import runtime  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import ProcessInstance, Task  # noqa: E402
+from app.services import bundles, contacts, users  # noqa: E402
+
+ROUNDS = 60
+SCENARIO = json.loads((ROOT / "processes/initial_contact/scenarios/s17_consent_given.json").read_text())
+DECISION = {"threshold": "s17", "rationale": "Meets child in need; the mother consents to a referral."}
+
+
+def main() -> None:
+    folder = tempfile.mkdtemp()
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.db",
+            "SECRET_KEY": "bench",
+            "COMPASS_DEMO": True,
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        }
+    )
+    with app.app_context():
+        db.create_all()
+        bundles.import_shipped()
+        users.seed_demo()
+        fpoc = users.find("demo.fpoc")
+        cases = [contacts.record_contact(fpoc, SCENARIO["start"]).id for _ in range(ROUNDS + 1)]
+        waiting = {case_id: db.session.scalar(select(Task.id).where(Task.case_id == case_id)) for case_id in cases}
+        instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.case_id == cases[0]))
+        bundle = bundles.parsed(instance.bundle)
+        state, task_id = instance.state, waiting[cases[0]]
+
+    raw = []
+    with app.app_context():  # the handlers need the app for their queries; the engine work is what is timed
+        for _ in range(ROUNDS):
+            began = time.perf_counter()
+            wf = runtime.restore(state, bundle, caller=lambda name, params, data: {})
+            runtime.complete_user_task(wf, task_id, dict(DECISION))
+            runtime.save(wf, 800)
+            raw.append(time.perf_counter() - began)
+
+    web_app = create_app(dict(app.config))
+    client = web_app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"username": "demo.ssw", "password": "compass-demo", "csrf_token": token})
+    http = []
+    for case_id in cases[1:]:
+        url = f"/tasks/{waiting[case_id]}"
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).get_data(as_text=True)).group(1)
+        began = time.perf_counter()
+        response = client.post(url, data={**DECISION, "csrf_token": token})
+        http.append(time.perf_counter() - began)
+        assert response.status_code == 302, response.status_code
+
+    raw_ms, http_ms = statistics.median(raw) * 1000, statistics.median(http) * 1000
+    print(f"raw engine restore + complete + save: median {raw_ms:.2f} ms over {ROUNDS}")
+    print(f"HTTP task completion (SQLite):         median {http_ms:.2f} ms over {ROUNDS}")
+    print(f"task_completion: ratio {http_ms / raw_ms:.2f} (target <= 3)")
+
+
+if __name__ == "__main__":
+    main()
