@@ -17,8 +17,9 @@ class ProcessBundle(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(primary_key=True)
     flow: Mapped[str] = mapped_column(String(80), index=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
-    files: Mapped[dict[str, str]] = mapped_column(JSON)  # file name -> BPMN XML
-    forms: Mapped[dict[str, Any]] = mapped_column(JSON)  # form id -> JSON Schema
+    # Deferred: a parsed bundle is cached by hash, so most requests never need the files themselves.
+    files: Mapped[dict[str, str]] = mapped_column(JSON, deferred=True)  # file name -> BPMN XML
+    forms: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)  # form id -> JSON Schema
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
@@ -54,7 +55,7 @@ class ProcessInstance(db.Model):  # type: ignore[name-defined,misc]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    bundle: Mapped[ProcessBundle] = relationship(lazy="joined")
+    bundle: Mapped[ProcessBundle] = relationship()
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
 

@@ -67,7 +67,7 @@ def seed_demo() -> int:
         username = f"demo.{role.id}"
         if username in existing:
             continue
-        create_user(username, f"Demo {role.title.lower()}", DEMO_PASSWORD, [role.id], role.team)
+        create_user(username, f"Demo {_lower_first(role.title)}", DEMO_PASSWORD, [role.id], role.team)
         created += 1
     db.session.commit()
     return created
@@ -78,3 +78,8 @@ def find(username: str) -> User:
     if found is None:
         raise LookupError(f"no user {username!r}")
     return found
+
+
+def _lower_first(title: str) -> str:
+    # "Senior social worker" → "senior social worker", but "FPOC call handler" and "LADO" keep their capitals.
+    return title[0].lower() + title[1:] if title[1:2].islower() else title

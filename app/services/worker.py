@@ -52,7 +52,7 @@ def _wake(instance_id: int, now: datetime) -> int:
         ProcessInstance.next_wake_at <= now,
     )
     if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(skip_locked=True, of=ProcessInstance)
     instance = db.session.scalar(query)
     if instance is None:
         return 0  # claimed by another worker, or no longer due

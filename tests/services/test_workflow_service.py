@@ -187,7 +187,7 @@ def test_two_connections_completing_the_same_task_one_wins_one_is_told(pg_fresh)
     wins = [r for r in results if r == case.id]
     conflicts = [r for r in results if isinstance(r, TaskConflict)]
     assert len(wins) == 1 and len(conflicts) == 1, results
-    winner = "Demo police" if results[0] == case.id else "Second police officer"
+    winner = "Demo police (co-located)" if results[0] == case.id else "Second police officer"
     assert conflicts[0].completed_by == winner
     events = db.session.scalars(
         select(AuditEvent).where(AuditEvent.task_id == police, AuditEvent.name == "TASK_COMPLETED")
