@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Person
+from app.models import Case, CasePerson, Person
 
 
 def name_key(name: str) -> str:
@@ -44,3 +44,27 @@ def new_person(name: str) -> Person:
     person = Person(name=name.strip(), name_key=name_key(name))
     db.session.add(person)
     return person
+
+
+def earlier_contacts(name: str, date_of_birth: str | None) -> list[dict[str, Any]]:
+    """Every contact about a child with this name (and date of birth, when known), oldest first."""
+    query = (
+        select(CasePerson, Case)
+        .join(Person, CasePerson.person_id == Person.id)
+        .join(Case, CasePerson.case_id == Case.id)
+        .where(Person.name_key == name_key(name), CasePerson.role == "child")
+        .order_by(Case.created_at)
+    )
+    dob = parse_date(date_of_birth)
+    if dob is not None:
+        query = query.where(Person.date_of_birth == dob)
+    return [
+        {
+            "case_id": case.id,
+            "case_reference": case.reference,
+            "created_at": case.created_at.isoformat(),
+            "outcome": cp.outcome,
+            "handover": cp.handover,
+        }
+        for cp, case in db.session.execute(query)
+    ]

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from app import policy
 from app.extensions import db
 from app.models import Case, CasePerson, Task, User
+from app.services import people
 
 
 def my_tasks(user: User) -> list[Task]:
@@ -35,13 +36,10 @@ class CaseContext:
 
 def case_context(case_id: int) -> CaseContext:
     """What a practitioner needs beside a task's form: the children and what is already known of them."""
-    from app.services.workflow import _Queries
-
     case = db.session.get(Case, case_id)
     assert case is not None
-    queries = _Queries()
     earlier = {}
     for child in case.children:
         dob = child.person.date_of_birth.isoformat() if child.person.date_of_birth else None
-        earlier[child.key] = [c for c in queries.earlier_contacts(child.person.name, dob) if c["case_id"] != case.id]
+        earlier[child.key] = [c for c in people.earlier_contacts(child.person.name, dob) if c["case_id"] != case.id]
     return CaseContext(case=case, children=case.children, earlier=earlier)

@@ -22,10 +22,10 @@ from app.engine import runtime, specs
 from app.engine.runtime import ReadyTask, StepFailure, TaskNotReady, TreeTooDeep
 from app.engine.specs import ParsedBundle
 from app.extensions import db
-from app.models import AuditEvent, Case, CasePerson, OutboxItem, Person, ProcessBundle, ProcessInstance, Task, User
+from app.models import AuditEvent, Case, OutboxItem, ProcessBundle, ProcessInstance, Task, User
 from app.models.types import utcnow
 from app.roles import ROLES
-from app.services import audit, bundles, timeline
+from app.services import audit, bundles, people, timeline
 from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, TaskConflict
 
 MAX_ATTEMPTS = 5
@@ -59,37 +59,22 @@ class _Queries:
     """The read-only questions a handler may ask."""
 
     def earlier_contacts(self, name: str, date_of_birth: str | None) -> list[dict[str, Any]]:
-        from app.services.people import name_key, parse_date
+        return people.earlier_contacts(name, date_of_birth)
 
-        query = (
-            select(CasePerson, Case)
-            .join(Person, CasePerson.person_id == Person.id)
-            .join(Case, CasePerson.case_id == Case.id)
-            .where(Person.name_key == name_key(name), CasePerson.role == "child")
-            .order_by(Case.created_at)
-        )
-        dob = parse_date(date_of_birth)
-        if dob is not None:
-            query = query.where(Person.date_of_birth == dob)
-        return [
-            {
-                "case_id": case.id,
-                "case_reference": case.reference,
-                "created_at": case.created_at.isoformat(),
-                "outcome": cp.outcome,
-                "handover": cp.handover,
-            }
-            for cp, case in db.session.execute(query)
-        ]
+
+_first_tasks: dict[str, ReadyTask] = {}
 
 
 def first_task(bundle: ParsedBundle) -> ReadyTask:
-    """The user task a new instance of this bundle stops at first (the start form)."""
-    workflow, _ = runtime.start(bundle, caller=None)
-    ready = runtime.ready_user_tasks(workflow, bundle)
-    if not ready:
-        raise LookupError(f"the {bundle.flow} flow does not begin with a user task")
-    return ready[0]
+    """The user task a new instance of this bundle stops at first (the start form); the same for every
+    instance of a bundle, so it is worked out once per bundle."""
+    if bundle.hash not in _first_tasks:
+        workflow, _ = runtime.start(bundle, caller=None)
+        ready = runtime.ready_user_tasks(workflow, bundle)
+        if not ready:
+            raise LookupError(f"the {bundle.flow} flow does not begin with a user task")
+        _first_tasks[bundle.hash] = ready[0]
+    return _first_tasks[bundle.hash]
 
 
 def start_instance(case: Case, bundle_row: ProcessBundle, user: User | None) -> ProcessInstance:
