@@ -1,6 +1,8 @@
 """Letters to parents and to the referrer after the decision (§2.2, §4.14, §4.17).
 
 Letters go only to addresses that are safe to write to, and a parent's letter never names the referrer.
+When the senior social worker decided the parents are not to be told (§3.2: it would put a child or
+someone else at risk, obstruct a police investigation or cause undue delay), no letter goes to them.
 """
 
 from typing import Any
@@ -16,14 +18,18 @@ def send_letters(ctx: Context) -> Result:
     consent_refused = any(d.get("consent") == "refused" for d in decisions.values())
     outgoing: list[Outgoing] = []
     withheld: list[str] = []
+    parents_not_told = any(d.get("parents_informed") is False for d in decisions.values())
 
     child_lines = [_child_line(c, decisions.get(c["key"], {})) for c in children]
     parent_template = "consent_not_given" if consent_refused else "information_received"
     for parent in ctx.data.get("parents", []):
         if not parent.get("parental_responsibility"):
             continue
-        if not parent.get("safe_to_write") or not parent.get("address"):
+        if parents_not_told:
             withheld.append(parent["key"])
+            continue
+        if not parent.get("safe_to_write") or not parent.get("address"):
+            withheld.append(parent["key"])  # not safe to write: contact is made another way
             continue
         outgoing.append(
             Outgoing(
@@ -48,7 +54,9 @@ def send_letters(ctx: Context) -> Result:
                 fields={"case_reference": ctx.case_reference, "children": child_lines},
             )
         )
-    return Result(data={"sent": len(outgoing), "withheld_unsafe_address": withheld}, outgoing=outgoing)
+    return Result(
+        data={"sent": len(outgoing), "withheld": withheld, "parents_not_told": parents_not_told}, outgoing=outgoing
+    )
 
 
 def _child_line(child: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:

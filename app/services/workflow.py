@@ -272,7 +272,9 @@ def _queue_outgoing(case: Case, instance: ProcessInstance, items: list[handlers.
     import uuid
 
     for item in items:
-        subject, _, body = render_template(f"letters/{item.template}.txt", **item.fields).partition("\n")
+        subject, _, body = render_template(
+            f"letters/{item.template}.txt", recipient_name=item.recipient_name, **item.fields
+        ).partition("\n")
         row = OutboxItem(
             message_id=str(uuid.uuid4()),
             case_id=case.id,
