@@ -32,9 +32,13 @@ def _secret_key(demo: bool) -> str:
 
 def from_environment() -> dict[str, object]:
     demo = os.environ.get("COMPASS_DEMO", "0") == "1"
-    INSTANCE.mkdir(exist_ok=True)
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        # Only the embedded SQLite default needs the instance folder; production images may not write here.
+        INSTANCE.mkdir(exist_ok=True)
+        database_url = f"sqlite:///{INSTANCE / 'compass.db'}"
     return {
-        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'compass.db'}",
+        "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": _secret_key(demo),
         "COMPASS_DEMO": demo,
         "MAX_TREE_DEPTH": int(os.environ.get("MAX_TREE_DEPTH", "800")),
