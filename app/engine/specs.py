@@ -40,7 +40,7 @@ KNOWN_SPIFF_ELEMENTS = {
     "instructionsForEndUser",
     "unitTests",
 }
-_COMPARISON = re.compile(r"(<|<=|>|>=)\s*\d+|\d+\s*(<|<=|>|>=)")
+_COUNTER_TEST = re.compile(r"\b([A-Za-z_]\w*)\s*(?:<|<=|>|>=)\s*\d+|\d+\s*(?:<|<=|>|>=)\s*([A-Za-z_]\w*)\b")
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,9 @@ def safe_xml(text: str, name: str) -> Any:
     """Parse untrusted XML: no entities, no DTD loading, no network."""
     if len(text.encode()) > MAX_DIAGRAM_BYTES:
         raise BundleRefused([Problem(name, f"the file is larger than {MAX_DIAGRAM_BYTES // 1024 // 1024} MB")])
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        # Refused before parsing, so the process owner reads a plain reason rather than the parser's.
+        raise BundleRefused([Problem(name, "the file declares a document type or entities, which are not allowed")])
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
     )
@@ -131,7 +134,7 @@ def safe_xml(text: str, name: str) -> Any:
         tree = etree.fromstring(text.encode(), parser)
     except etree.XMLSyntaxError as err:
         raise BundleRefused([Problem(name, f"the file is not well-formed XML: {err}")]) from None
-    if tree.getroottree().docinfo.internalDTD is not None or "<!ENTITY" in text:
+    if tree.getroottree().docinfo.internalDTD is not None:
         raise BundleRefused([Problem(name, "the file declares a document type or entities, which are not allowed")])
     if tree.tag != f"{{{BPMN}}}definitions":
         raise BundleRefused([Problem(name, "the file is not a BPMN 2.0 diagram (no bpmn:definitions)")])
@@ -228,7 +231,10 @@ def check(parsed: ParsedBundle, *, roles: Iterable[str], handlers: Iterable[str]
             problems.append(Problem(element_id, f"the {kind} does not compile: {err}"))
     problems += _check_graph(parsed)
     if trial and not problems:
-        problems += [Problem(el, f"a trial run of its expression failed: {msg}") for el, msg in trial_run(items, {})]
+        kinds = {element_id: kind for element_id, kind, _source in items}
+        problems += [
+            Problem(el, f"a trial run of its {kinds.get(el, 'code')} failed: {msg}") for el, msg in trial_run(items, {})
+        ]
     return problems
 
 
@@ -327,7 +333,8 @@ def _check_graph(parsed: ParsedBundle) -> list[Problem]:
                     problems.append(
                         Problem(
                             first,
-                            "this loop has no bound: a gateway in it must test a counter against a number "
+                            "this loop has no bound: a gateway in it must test a counter against a number, "
+                            "and a script in the loop must change that counter "
                             f"(elements: {', '.join(sorted(component))})",
                         )
                     )
@@ -420,12 +427,22 @@ def _cycles(nodes: set[str], edges: dict[str, list[str]]) -> list[set[str]]:
 
 
 def _bounded(component: set[str], container: Any, gateways: set[str]) -> bool:
+    """A gateway in the loop tests a counter against a number, and a script in the loop changes it."""
+    scripts = " ".join(_scripts_of(el) for el in container if el.get("id") in component)
     for flow in container.iterfind("bpmn:sequenceFlow", NS):
         if flow.get("sourceRef") in component and flow.get("sourceRef") in gateways:
             cond = flow.find("bpmn:conditionExpression", NS)
-            if cond is not None and _COMPARISON.search(cond.text or ""):
-                return True
+            for match in _COUNTER_TEST.finditer(cond.text or "" if cond is not None else ""):
+                counter = match.group(1) or match.group(2)
+                if re.search(rf"\b{re.escape(counter)}\s*(?:\+|-)?=(?!=)", scripts):
+                    return True
     return False
+
+
+def _scripts_of(element: Any) -> str:
+    parts = [el.text or "" for el in element.iter(f"{{{BPMN}}}script")]
+    parts += [el.text or "" for tag in ("preScript", "postScript") for el in element.iter(f"{{{SPIFF}}}{tag}")]
+    return "\n".join(parts)
 
 
 def form_of(parsed: ParsedBundle, bpmn_id: str) -> str | None:
