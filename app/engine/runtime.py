@@ -243,3 +243,9 @@ def fire_due_timers(workflow: BpmnWorkflow) -> StepFailure | None:
     """Fire the timers that are due now and run what follows. The library's own clock decides what is due."""
     workflow.refresh_timers()
     return run_engine(workflow)
+
+
+def finished_outputs(workflow: BpmnWorkflow, name: str) -> list[Any]:
+    """The value `name` from every finished subprocess (e.g. each child's decision in a multi-instance
+    subprocess), available as soon as that subprocess ends rather than when all of them have."""
+    return [sub.data[name] for sub in workflow.subprocesses.values() if sub.is_completed() and name in sub.data]

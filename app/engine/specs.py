@@ -341,10 +341,34 @@ def _check_graph(parsed: ParsedBundle) -> list[Problem]:
     return problems
 
 
-_NOT_FLOW_NODES = {"sequenceFlow", "laneSet", "lane", "multiInstanceLoopCharacteristics", "dataObject"}
+FLOW_NODES = {
+    "startEvent",
+    "endEvent",
+    "intermediateCatchEvent",
+    "intermediateThrowEvent",
+    "task",
+    "userTask",
+    "serviceTask",
+    "scriptTask",
+    "manualTask",
+    "businessRuleTask",
+    "sendTask",
+    "receiveTask",
+    "callActivity",
+    "subProcess",
+    "transaction",
+    "adHocSubProcess",
+    "exclusiveGateway",
+    "parallelGateway",
+    "inclusiveGateway",
+    "eventBasedGateway",
+    "complexGateway",
+}
 
 
 def _graph_of(container: Any) -> tuple[set[str], dict[str, list[str]], list[str], set[str]]:
+    """The flow nodes of one process or subprocess and the sequence flows between them. Boundary events,
+    properties, data objects and artifacts are not on a path of their own."""
     nodes: set[str] = set()
     starts: list[str] = []
     gateways: set[str] = set()
@@ -355,9 +379,7 @@ def _graph_of(container: Any) -> tuple[set[str], dict[str, list[str]], list[str]
         local = etree.QName(child).localname
         if local == "sequenceFlow":
             edges.setdefault(child.get("sourceRef"), []).append(child.get("targetRef"))
-        elif child.get("id") and local not in _NOT_FLOW_NODES and local not in {"documentation", "extensionElements"}:
-            if local in {"boundaryEvent", "textAnnotation", "association", "dataObjectReference"}:
-                continue
+        elif local in FLOW_NODES and child.get("id"):
             nodes.add(child.get("id"))
             if local == "startEvent":
                 starts.append(child.get("id"))

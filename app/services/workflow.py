@@ -187,7 +187,7 @@ def _after_user_task(
     title = f"{task.name}: {task.subject}" if task.subject else task.name
     timeline.add(case.id, user.id, title, timeline.summarize(bundle.form(task.form_id), data))
     _save(instance, workflow, bundle, failure, user.id)
-    _apply_outcomes(case, runtime.current_data(workflow))
+    _apply_outcomes(case, workflow)
     _queue_outgoing(case, instance, run.outgoing, user.id)
     # Closed when every child has an outcome and none waits on a hand-over to another flow.
     if instance.status == "completed" and all(c.outcome and not c.handover for c in case.children):
@@ -255,11 +255,15 @@ def sync_mirror(instance: ProcessInstance, ready: list[ReadyTask]) -> None:
         )
 
 
-def _apply_outcomes(case: Case, data: dict[str, Any]) -> None:
-    """Each child's decision, outcome or hand-over, as the flow reports them in its data."""
+def _apply_outcomes(case: Case, workflow: Any) -> None:
+    """Each child's decision, outcome or hand-over as the flow reports it: a diagram's per-child
+    subprocess ends with a `decision` ({key, threshold, outcome, handover}), collected as `decisions`."""
+    decisions = runtime.finished_outputs(workflow, "decision") + list(
+        runtime.current_data(workflow).get("decisions") or []
+    )
     by_key = {c.key: c for c in case.children}
-    for decision in data.get("decisions") or []:
-        child = by_key.get(decision.get("key"))
+    for decision in decisions:
+        child = by_key.get(decision.get("key")) if isinstance(decision, dict) else None
         if child is None or child.decided_at is not None:
             continue
         child.threshold = decision.get("threshold")
@@ -360,5 +364,5 @@ def fire_timers(instance: ProcessInstance) -> None:
     workflow = runtime.restore(instance.state, bundle, run.caller)
     failure = runtime.fire_due_timers(workflow)
     _save(instance, workflow, bundle, failure, None)
-    _apply_outcomes(case, runtime.current_data(workflow))
+    _apply_outcomes(case, workflow)
     _queue_outgoing(case, instance, run.outgoing, None)

@@ -7,8 +7,11 @@ equal the engine's ready tasks; and together the scenarios must take every seque
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from app.services import bundles, scenarios
+from app.extensions import db
+from app.models import Case, Task
+from app.services import bundles, contacts, scenarios, workflow
 
 FLOW = "initial_contact"
 SCENARIOS = list(scenarios.load(FLOW))
@@ -49,3 +52,21 @@ def test_a_scenario_that_expects_the_wrong_outcome_is_caught(fresh) -> None:
     assert result.mismatches == [
         "outcomes: expected {'child-1': 'no_further_action'}, got {'child-1': 'progress_to_referral'}"
     ]
+
+
+def test_each_child_has_an_outcome_as_soon_as_that_child_is_decided(fresh) -> None:
+    _path, scenario = next((p, s) for p, s in SCENARIOS if p.stem == "two_children_decided_apart_unsafe_address")
+    case = contacts.record_contact(scenarios.demo_user("fpoc"), scenario["start"])
+    ben = db.session.scalar(select(Task).where(Task.case_id == case.id, Task.subject == "Ben Example"))
+    workflow.complete_task(
+        scenarios.demo_user("ssw"),
+        ben.id,
+        {"threshold": "s47", "parents_informed": True, "rationale": "Unexplained bruising on a three-year-old."},
+    )
+    db.session.expire_all()
+    children = {c.person.name: c for c in db.session.get(Case, case.id).children}
+    assert (children["Ben Example"].outcome, children["Ben Example"].handover) == (
+        "progress_to_referral",
+        "strategy_discussion",
+    )
+    assert children["Amy Example"].outcome is None and children["Amy Example"].decided_at is None
