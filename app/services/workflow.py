@@ -263,7 +263,7 @@ def _apply_outcomes(case: Case, workflow: Any) -> None:
     )
     by_key = {c.key: c for c in case.children}
     for decision in decisions:
-        child = by_key.get(decision.get("key")) if isinstance(decision, dict) else None
+        child = by_key.get(str(decision.get("key"))) if isinstance(decision, dict) else None
         if child is None or child.decided_at is not None:
             continue
         child.threshold = decision.get("threshold")
