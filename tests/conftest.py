@@ -86,25 +86,25 @@ def _empty_tables() -> None:
     db.session.commit()
 
 
-@pytest.fixture
-def fresh(app: Flask) -> Iterator[Flask]:
+def _start_afresh() -> None:
     """An empty database with the shipped diagrams imported and one demo user per role."""
     from app.services import bundles, users
 
     _empty_tables()
     bundles.import_shipped()
     users.seed_demo()
+
+
+@pytest.fixture
+def fresh(app: Flask) -> Iterator[Flask]:
+    _start_afresh()
     yield app
     db.session.rollback()
 
 
 @pytest.fixture
 def pg_fresh(pg_app: Flask) -> Iterator[Flask]:
-    from app.services import bundles, users
-
-    _empty_tables()
-    bundles.import_shipped()
-    users.seed_demo()
+    _start_afresh()
     yield pg_app
     db.session.rollback()
 

@@ -126,7 +126,8 @@ def complete_task(user: User, task_id: str, data: dict[str, Any]) -> int:
     raise NotSaved("This case is very busy right now and your answers were not saved. Try again in a moment.")
 
 
-def _complete_once(user: User, task_id: str, data: dict[str, Any]) -> int:
+def _load_task(user: User, task_id: str) -> tuple[Task, ProcessInstance, ParsedBundle]:
+    """A mirrored task the user may act on, with its instance and bundle; a task already gone is a conflict."""
     row = db.session.get(Task, task_id)
     if row is None:
         raise conflict_for(task_id)
@@ -135,7 +136,11 @@ def _complete_once(user: User, task_id: str, data: dict[str, Any]) -> int:
     instance = db.session.get(ProcessInstance, row.instance_id)
     if instance is None:
         raise NotFound(task_id)
-    bundle = bundles.parsed(instance.bundle)
+    return row, instance, bundles.parsed(instance.bundle)
+
+
+def _complete_once(user: User, task_id: str, data: dict[str, Any]) -> int:
+    _row, instance, bundle = _load_task(user, task_id)
     case = db.session.get(Case, instance.case_id)
     assert case is not None
     run = _Run(case)
@@ -325,14 +330,7 @@ def rebuild_mirror() -> tuple[int, int]:
 
 def task_for_view(user: User, task_id: str) -> tuple[Task, ParsedBundle, dict[str, Any]]:
     """A ready task the user may act on, with its form's bundle and the data it starts from."""
-    row = db.session.get(Task, task_id)
-    if row is None:
-        raise conflict_for(task_id)
-    if not policy.can_act_on_task(user, row):
-        raise Forbidden("This task is not yours to complete.")
-    instance = db.session.get(ProcessInstance, row.instance_id)
-    assert instance is not None
-    bundle = bundles.parsed(instance.bundle)
+    row, instance, bundle = _load_task(user, task_id)
     workflow = runtime.restore(instance.state, bundle, caller=None)
     try:
         data = runtime.task_data(workflow, task_id)
