@@ -30,6 +30,14 @@ def register(app: Flask) -> None:
 
         return db.session.get(User, int(user_id))
 
+    @app.context_processor
+    def navigation() -> dict[str, Any]:
+        from flask_login import current_user
+
+        # No signed-in user outside a request (a letter rendered by a service, say).
+        user = current_user if current_user and current_user.is_authenticated else None
+        return {"may_record_contact": user is not None and policy.can_record_contact(user)}
+
     @app.route("/assets/<path:filename>")
     @policy.public
     def assets(filename: str) -> Any:

@@ -168,3 +168,8 @@ def test_roles_with_no_part_in_the_case_do_not_see_it(decision: Waiting, web) ->
     for role in NEED_TO_KNOW:
         page = web.another().login(role).get(f"/cases/{decision.case_id}", expect=403)
         assert CHILD not in page, role
+
+
+def test_only_those_who_record_contacts_are_offered_the_link(web) -> None:
+    assert 'href="/contacts/new"' in web.another().login("fpoc").get("/tasks")
+    assert 'href="/contacts/new"' not in web.another().login("police").get("/tasks")
