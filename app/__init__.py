@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from app import config
 from app.extensions import csrf, db, login_manager, migrate
-from app.roles import CONTACT_OUTCOMES, HANDOVERS, ROLES, THRESHOLDS
+from app.roles import CONSENT, CONTACT_OUTCOMES, HANDOVERS, ROLES, THRESHOLDS
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -42,6 +42,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.filters["role_title"] = lambda v: ROLES[v].title if v in ROLES else v
     app.jinja_env.filters["threshold_title"] = lambda v: THRESHOLDS.get(v, "Not decided") if v else "Not decided"
     app.jinja_env.filters["london"] = _london
+    app.jinja_env.filters["consent_title"] = lambda v: CONSENT.get(v, "Not recorded")
     app.jinja_env.filters["summary_row"] = lambda row: {"key": {"text": row[0]}, "value": {"text": row[1]}}
     return app
 

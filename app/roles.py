@@ -77,3 +77,9 @@ THRESHOLDS: dict[str, str] = {
     "s17": "Child in need, s17 (level 3)",
     "s47": "Significant harm, s47 (level 4)",
 }
+
+CONSENT: dict[str, str] = {
+    "given": "given",
+    "refused": "refused",
+    "not_obtained": "not obtained yet",
+}

@@ -16,6 +16,9 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
     reference: Mapped[str] = mapped_column(String(20), unique=True)
     status: Mapped[str] = mapped_column(String(20), default="open")  # open, closed
     source: Mapped[str] = mapped_column(String(20))  # phone, marf
+    concern: Mapped[str] = mapped_column(Text, default="")
+    immediate_protection: Mapped[bool | None] = mapped_column()
+    consent: Mapped[str | None] = mapped_column(String(20))  # given, refused, not_obtained (at intake)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

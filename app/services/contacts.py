@@ -36,7 +36,12 @@ def record_contact(user: User, data: dict[str, Any]) -> Case:
     data = copy.deepcopy(data)
     try:
         case = Case(
-            reference=f"new-{secrets.token_hex(6)}", source=data.get("how_received", "phone"), created_by_id=user.id
+            reference=f"new-{secrets.token_hex(6)}",
+            source=data.get("how_received", "phone"),
+            concern=str(data.get("concern", "")),
+            immediate_protection=data.get("immediate_protection"),
+            consent=data.get("consent"),
+            created_by_id=user.id,
         )
         db.session.add(case)
         db.session.flush()

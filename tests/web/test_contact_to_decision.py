@@ -58,6 +58,9 @@ def test_record_a_contact_about_two_children_then_decide_each(web) -> None:
     assert sorted(name for _, name in links) == ["Amy Example", "Ben Example"]
     by_child = {name: task_id for task_id, name in links}
 
+    # The decision is made beside the concern as it was reported.
+    assert "Amy said she is frightened to go home" in web.get(f"/tasks/{by_child['Amy Example']}")
+
     # A decision without its rationale is refused, with the answers kept.
     form = web.post(f"/tasks/{by_child['Amy Example']}", [("threshold", "s17")], expect=400).get_data(as_text=True)
     assert "There is a problem" in form and "Give the reason for your decision" in form

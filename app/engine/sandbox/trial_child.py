@@ -1,0 +1,67 @@
+"""The child side of a trial run, which runs untrusted diagram code once it has put limits on itself.
+
+trial.py starts this in a fresh interpreter that loads the sandbox package by its file path, so the child
+never imports the Flask app or its settings, and only this package and its libraries run next to the code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import resource
+import sys
+
+from .environment import RestrictedEnvironment
+from .errors import SandboxError
+
+_READY = b"ready"  # the child's first line: its limits are set and it is reading items
+
+
+def _trial_child() -> None:
+    """The child side of trial_run: limits itself, then runs each item and writes one JSON line each."""
+    # From our own parent process, before any untrusted code has run here.
+    data_bytes, items, cpu_seconds, memory_bytes = pickle.loads(sys.stdin.buffer.read())  # noqa: S301
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    out = sys.stdout.buffer
+    out.write(_READY + b"\n")
+    out.flush()
+    environment = RestrictedEnvironment()
+    for _element_id, kind, source in items:
+        # The soft CPU limit is whole seconds of this process's total, so it moves on for each item.
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        soft = math.ceil(used.ru_utime + used.ru_stime) + cpu_seconds
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+        message = _trial_one(environment, kind, source, data_bytes, memory_bytes)
+        out.write(json.dumps(message).encode() + b"\n")
+        out.flush()
+
+
+def _trial_one(
+    environment: RestrictedEnvironment, kind: str, source: str, data_bytes: bytes, memory_bytes: int
+) -> str | None:
+    context = pickle.loads(data_bytes)  # noqa: S301 - the parent's sample data; a fresh copy per item
+    try:
+        if kind == "expression":
+            result = environment.evaluate(source, context)
+        else:
+            environment.execute(source, context)
+            result = context
+        # The engine will save the result as JSON; a value that is small in memory but enormous as text
+        # ([[0] * 99999] * 99999) fails here rather than when the case is saved.
+        json.dumps(result, default=str)
+    except SandboxError as err:
+        return str(err)
+    except MemoryError:
+        return f"it needed more than {memory_bytes // (1024 * 1024)} MB of memory"
+    except RecursionError:
+        return "it called itself too deeply"
+    except Exception:
+        return None
+    return None
