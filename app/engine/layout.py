@@ -36,6 +36,7 @@ import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -84,32 +85,46 @@ EVENT_SIZE = (36, 36)
 GATEWAY_SIZE = (50, 50)
 SUBPROCESS_MIN_SIZE = (200, 120)
 
-ORIGIN_X = 160  # left edge of the first pool / lane / column
+ORIGIN_X = 160  # left edge of the first pool / lane
 ORIGIN_Y = 80  # top edge of the first pool / lane
 POOL_HEADER = 30  # the vertical name strip at the left of a pool
 LANE_HEADER = 30  # the vertical name strip at the left of a lane
-MARGIN_X = 50  # space between the headers and the first column, and after the last column
+MARGIN_X = 50  # least space between the headers and the first column, and after the last column
 COLUMN_MIN_WIDTH = 100  # a column is as wide as its widest node, at least this
-H_GAP = 50  # gap between columns: the channel that vertical edge segments run in
-ROW_GAP = 40  # vertical gap between nodes stacked in one band
+H_GAP = 50  # least gap between columns: the channel that vertical runs of flows use
+TRACK_X = 20  # between the vertical runs of different flows in one channel
+CHANNEL_LEAD = 15  # least space between a column and the first vertical run in the channel after it
+CHANNEL_TAIL = 25  # least space between the last vertical run in a channel and the next column
+ROW_GAP = 40  # least vertical gap between nodes stacked in one band
+CORRIDOR_PAD = 24  # between a corridor's horizontal tracks and the rows (and labels) above and below
+TRACK_Y = 20  # between the horizontal runs of different flows in one corridor
+LABEL_CLEAR = 10  # least space between the labels hanging below a row and the next row
 BAND_PAD = 30  # space above the first and below the last row of a lane band
 MIN_BAND_HEIGHT = 150  # minimum height of a lane (or of a pool without lanes)
 SUB_BAND_PAD = 20  # the same, inside a subprocess
-SUB_PAD_X = 50  # space between a subprocess's border and its first / last column
+SUB_PAD_X = 50  # least space between a subprocess's border and its first / last column
 SUB_PAD_TOP = 20  # room for the subprocess's name above its children
-SUB_PAD_BOTTOM = 0
-CHANNEL_TRACKS = (0, -8, 8, -16, 16)  # offsets of the tracks in a channel between columns
-LOOP_FIRST = 30  # distance from the lowest row of a band to its first loop channel
+SUB_PAD_BOTTOM = 24  # keeps the children clear of the loop / multi-instance marker at the bottom centre
+LOOP_FIRST = 30  # least distance from the lowest row of a band to its first loop channel
 LOOP_STEP = 15  # distance between loop channels in one band
+LEG_STEP = 12  # between the legs of the flows leaving several boundary events of one host
 POOL_GAP = 60  # vertical gap between pools
 BLACK_BOX_HEIGHT = 60  # a participant without a process
 LABEL_WIDTH = 90  # external label width of events and gateways
 LINE_HEIGHT = 14
 CHAR_WIDTH = 6  # rough width of a character in the modellers' 11-12px label font
 LABEL_GAP = 5  # between a shape and its label below
+EDGE_LABEL_GAP = 3  # between a flow's line and its label
+LABEL_PASSES = 12  # rounds of making room in channels for flow labels that do not fit
+LABEL_ROOM_STEP = 20  # room added to a channel in one round
+LABEL_ROOM_MAX = 160  # and at most this much in all
+CROSSING_COST = 1000  # ordering tracks: one flow's line crossing another's
+CLASH_COST = 1_000_000  # ... and two flows (not from one source or into one target) on one line
+CROSSING_CLUTTER = 100  # placing a label: another flow's line (or a lane border) crossing it
+EXACT_ORDER_MAX = 10  # order the tracks of a channel exactly up to this many, greedily beyond
 
 Point = tuple[int, int]
-Route = list[Point]
+YKey = tuple[int, int, int]  # a level in a band: (band, 2k + 1 for row k or 2k for the corridor above it, track)
 Adjacency = dict[str, list[tuple[str, str]]]  # node id -> (flow id, target id) for each outgoing flow
 
 
@@ -141,6 +156,9 @@ class Box:
     @property
     def cy(self) -> int:
         return self.y + self.h // 2
+
+    def moved(self, dx: int, dy: int) -> Box:
+        return Box(self.x + dx, self.y + dy, self.w, self.h)
 
 
 @dataclass
@@ -298,13 +316,153 @@ def _loop_closing_flows(nodes: list[str], adjacency: Adjacency, starts: list[str
     return back
 
 
-class _Container:
-    """Ranks, measures and places the flow nodes directly inside one process or subprocess."""
+@dataclass
+class _Route:
+    """How one sequence flow is drawn: rows, corridors and channel steps first, coordinates later.
 
-    def __init__(self, element: Any, band_pad: int, min_band_height: int) -> None:
+    A route leaves its source horizontally at level ``start`` (the source's row, or for a flow leaving a
+    boundary event the leg below its host), and each step ``(channel, level)`` runs horizontally to this
+    flow's own track in ``channel`` and then vertically to ``level``; the last level is the target's row,
+    entered from the left.
+    """
+
+    flow_id: str
+    source: str  # the flow's sourceRef: a node, or a boundary event on one
+    target: str
+    name: str
+    index: int  # document order
+    start: YKey
+    steps: list[tuple[int, YKey]] = field(default_factory=list)
+    corridor: tuple[int, int] | None = None  # (band, k) when the first step ends in a corridor track
+    points: list[Point] = field(default_factory=list)
+    label: Box | None = None
+
+    def shares_an_end(self, other: _Route) -> bool:
+        return self.source == other.source or self.target == other.target
+
+
+@dataclass
+class _Net:
+    """One vertical run of a route in a channel, with the levels its horizontal runs meet it at.
+
+    ``pins`` holds (level, side): the horizontal run at that level goes off to the left ("L") or to the
+    right ("R") of the vertical run.
+    """
+
+    route: _Route
+    step: int
+    pins: tuple[tuple[YKey, str], tuple[YKey, str]]
+
+    @property
+    def low(self) -> YKey:
+        return min(self.pins[0][0], self.pins[1][0])
+
+    @property
+    def high(self) -> YKey:
+        return max(self.pins[0][0], self.pins[1][0])
+
+
+def _net_cost(a: _Net, b: _Net) -> int:
+    """The cost of putting ``a``'s vertical run left of ``b``'s in one channel: crossings and clashes.
+
+    A horizontal run of ``b`` that goes off to the left passes ``a``'s vertical run, and one of ``a`` that
+    goes off to the right passes ``b``'s: strictly inside the other run's span it crosses it, and at the
+    end of that span it runs along the other flow's own horizontal run (a clash: two flows drawn on one
+    line), which is only acceptable between flows from one source or into one target.
+    """
+    cost = 0
+    allowed = a.route.shares_an_end(b.route)
+    for level, side in b.pins:
+        if side == "L":
+            if a.low < level < a.high:
+                cost += CROSSING_COST
+            elif level in (a.low, a.high) and not allowed:
+                cost += CLASH_COST
+    for level, side in a.pins:
+        if side == "R":
+            if b.low < level < b.high:
+                cost += CROSSING_COST
+            elif level in (b.low, b.high) and not allowed:
+                cost += CLASH_COST
+    return cost
+
+
+def _best_order(costs: list[list[int]]) -> list[int]:
+    """An order of 0..n-1 with the least total ``costs[i][j]`` over the pairs where i comes before j.
+
+    Exact (dynamic programming over subsets) for a few items, greedy insertion and swaps beyond that.
+    """
+    n = len(costs)
+    if n <= 1:
+        return list(range(n))
+    if n <= EXACT_ORDER_MAX:
+        size = 1 << n
+        best = [-1] * size
+        choice = [-1] * size
+        best[0] = 0
+        for mask in range(size):
+            base = best[mask]
+            if base < 0:
+                continue
+            members = [i for i in range(n) if mask >> i & 1]
+            for k in range(n):
+                bit = 1 << k
+                if mask & bit:
+                    continue
+                total = base + sum(costs[i][k] for i in members)
+                if best[mask | bit] < 0 or total < best[mask | bit]:
+                    best[mask | bit] = total
+                    choice[mask | bit] = k
+        order: list[int] = []
+        mask = size - 1
+        while mask:
+            k = choice[mask]
+            order.append(k)
+            mask ^= 1 << k
+        return order[::-1]
+
+    def cost_of(seq: list[int]) -> int:
+        return sum(costs[seq[i]][seq[j]] for i in range(len(seq)) for j in range(i + 1, len(seq)))
+
+    order = []
+    for k in range(n):
+        order = min(([*order[:p], k, *order[p:]] for p in range(len(order) + 1)), key=cost_of)
+    improved = True
+    while improved:
+        improved = False
+        for p in range(n - 1):
+            a, b = order[p], order[p + 1]
+            if costs[b][a] < costs[a][b]:
+                order[p], order[p + 1] = b, a
+                improved = True
+    return order
+
+
+def _text_size(name: str) -> tuple[int, int]:
+    lines = _wrap(name, LABEL_WIDTH // CHAR_WIDTH)
+    return min(LABEL_WIDTH, max(len(line) for line in lines) * CHAR_WIDTH + 6), LINE_HEIGHT * len(lines)
+
+
+def _crosses(box: Box, p: Point, q: Point) -> bool:
+    """Whether the orthogonal segment p-q touches the inside of ``box``."""
+    (x1, y1), (x2, y2) = p, q
+    if y1 == y2:
+        return box.y < y1 < box.bottom and min(x1, x2) < box.right and max(x1, x2) > box.x
+    return box.x < x1 < box.right and min(y1, y2) < box.bottom and max(y1, y2) > box.y
+
+
+class _Container:
+    """Ranks, orders, measures and routes the flow nodes directly inside one process or subprocess.
+
+    :meth:`measure` lays the content out relative to its own top left corner (0, 0); :meth:`place` then
+    moves it to where its parent puts it.
+    """
+
+    def __init__(self, element: Any, band_pad: int, min_band_height: int, margin: int) -> None:
         self.element = element
         self.band_pad = band_pad
         self.min_band_height = min_band_height
+        self.margin = margin
         self.nodes: dict[str, Any] = {}  # ranked flow nodes, document order
         self.boundaries: dict[str, list[str]] = {}  # host id -> boundary event ids
         self.boundary_elements: dict[str, Any] = {}
@@ -322,7 +480,7 @@ class _Container:
             elif local in FLOW_NODE_TAGS:
                 self.nodes[child_id] = child
                 if local in SUBPROCESS_TAGS:
-                    self.children[child_id] = _Container(child, SUB_BAND_PAD, 0)
+                    self.children[child_id] = _Container(child, SUB_BAND_PAD, 0, SUB_PAD_X)
             elif local == "sequenceFlow":
                 self.flows.append((child_id, child.get("sourceRef", ""), child.get("targetRef", ""), child))
         for boundary_id, boundary in pending_boundaries:
@@ -335,20 +493,29 @@ class _Container:
                 self.nodes[boundary_id] = boundary
         self.band_of: dict[str, int] = dict.fromkeys(self.nodes, 0)
         self.n_bands = 1
-        # Filled in by measure() and place().
+        # Filled in by measure().
         self.size: dict[str, tuple[int, int]] = {}
         self.rank: dict[str, int] = {}
         self.back: set[str] = set()
-        self.col_x: list[int] = []
-        self.col_w: list[int] = []
         self.slot: dict[str, int] = {}
-        self.row_y: list[list[int]] = []
+        self.n_rows: list[int] = []
         self.row_h: list[list[int]] = []
-        self.row_extra: list[list[int]] = []
+        self.overhang: list[list[int]] = []  # how far labels and boundary flows reach below each row
+        self.col_w: list[int] = []
+        self.col_x: list[int] = []
+        self.channel_x: dict[int, int] = {}  # channel c runs right of column c; -1 is left of column 0
+        self.channel_w: dict[int, int] = {}
+        self.channel_lead: dict[int, int] = {}
         self.band_top: list[int] = []
         self.band_h: list[int] = []
-        self.loop_y: dict[str, int] = {}  # back flow id -> channel y relative to the container
-        self.channel_groups: dict[int, list[str]] = {}
+        self.routes: list[_Route] = []
+        self.nets: dict[int, list[_Net]] = {}  # channel -> its vertical runs, left to right
+        self.corridors: dict[tuple[int, int], list[_Route]] = {}  # (band, k) -> routes, top to bottom
+        self.loops: dict[int, list[_Route]] = {}  # band -> back flows, top to bottom
+        self.leg_index: dict[str, int] = {}  # boundary event -> its leg below the host (0 is highest)
+        self.level_y: dict[YKey, int] = {}
+        self.rel: dict[str, Box] = {}  # node boxes relative to the container
+        self.rel_label: dict[str, Box] = {}
         self.width = 0
         self.height = 0
         self.ox = 0
@@ -357,19 +524,30 @@ class _Container:
     # -- measuring ---------------------------------------------------------------------------------------
 
     def measure(self) -> tuple[int, int]:
-        """Lay the nodes out relative to (0, 0); return the content's (width, height)."""
+        """Lay the content out relative to (0, 0); return its (width, height)."""
         for node_id, el in self.nodes.items():
             if node_id in self.children:
                 child_w, child_h = self.children[node_id].measure()
                 self.size[node_id] = (
-                    _even(max(SUBPROCESS_MIN_SIZE[0], child_w + 2 * SUB_PAD_X)),
+                    _even(max(SUBPROCESS_MIN_SIZE[0], child_w)),
                     _even(max(SUBPROCESS_MIN_SIZE[1], child_h + SUB_PAD_TOP + SUB_PAD_BOTTOM)),
                 )
             else:
                 self.size[node_id] = _shape_size(_bpmn_local(el) or "")
         self._rank()
-        self._columns()
+        self._order()
         self._rows()
+        self._plan()
+        room: dict[int, int] = {}
+        for attempt in range(LABEL_PASSES):
+            self._geometry(room)
+            for route in self.routes:
+                route.points = self._points(route)
+            wanted = self._place_labels(room, last=attempt == LABEL_PASSES - 1)
+            if not wanted:
+                break
+            for channel, extra in wanted.items():
+                room[channel] = room.get(channel, 0) + extra
         return self.width, self.height
 
     def _source(self, node_id: str) -> str:
@@ -402,42 +580,34 @@ class _Container:
                 indegree[t] -= 1
                 if indegree[t] == 0:
                     queue.append(t)
-
-    def _columns(self) -> None:
         n_cols = max(self.rank.values(), default=-1) + 1
         self.col_w = [COLUMN_MIN_WIDTH] * n_cols
         for node_id, (w, _) in self.size.items():
             r = self.rank[node_id]
             self.col_w[r] = max(self.col_w[r], w)
-        self.col_x = []
-        x = 0
-        for w in self.col_w:
-            self.col_x.append(x)
-            x += w + H_GAP
-        self.width = x - H_GAP if n_cols else 0
 
-    def _boundary_extra(self, host: str) -> int:
-        """Room below a host for its boundary events, their labels and the flows leaving them."""
-        ids = self.boundaries.get(host)
-        if not ids:
-            return 0
-        label = max(_label_height(self.boundary_elements[b].get("name")) for b in ids)
-        return EVENT_SIZE[1] // 2 + LABEL_GAP + label + 20
+    def _order(self) -> None:
+        """Stack the nodes of each (column, band) cell: the barycentre of their predecessors' rows.
 
-    def _rows(self) -> None:
+        A predecessor's position counts its row and, as a fraction, which of its outgoing flows this is,
+        so that the targets of one gateway stack in the order of its flows.  A node then takes the row of
+        its highest predecessor if that is still free, so that straight runs stay straight.
+        """
         order = list(self.nodes)
         index = {n: i for i, n in enumerate(order)}
-        preds: dict[str, list[tuple[str, int]]] = {n: [] for n in self.nodes}
+        outgoing: dict[str, list[str]] = {}
+        preds: dict[str, list[tuple[str, int, str, str]]] = {n: [] for n in self.nodes}
         for flow_id, source, target, _ in self.flows:
             if flow_id in self.back or target not in self.nodes:
                 continue
             if source in self.host_of:
-                preds[target].append((self.host_of[source], 1))  # below the host
+                preds[target].append((self.host_of[source], 1, source, flow_id))  # below the host
             elif source in self.nodes:
-                preds[target].append((source, 0))
+                preds[target].append((source, 0, source, flow_id))
+            else:
+                continue
+            outgoing.setdefault(source, []).append(flow_id)
 
-        # Stack the nodes of each (rank, band) cell; a node prefers the row of its predecessor so that
-        # straight runs stay straight.
         cells: dict[tuple[int, int], list[str]] = {}
         for node_id in order:
             cells.setdefault((self.rank[node_id], self.band_of[node_id]), []).append(node_id)
@@ -445,80 +615,443 @@ class _Container:
             band = rank_band[1]
             cell = cells[rank_band]
             prefs: dict[str, int] = {}
+            keys: dict[str, float] = {}
             for node_id in cell:
-                wanted = [self.slot[p] + bump for p, bump in preds[node_id] if self.band_of.get(p) == band]
-                prefs[node_id] = min(wanted, default=0)
-            cell.sort(key=lambda n: (prefs[n], index[n]))
+                rows = [
+                    (self.slot[p] + bump, outgoing[source].index(flow_id) / len(outgoing[source]))
+                    for p, bump, source, flow_id in preds[node_id]
+                    if self.band_of.get(p) == band
+                ]
+                prefs[node_id] = min((row for row, _ in rows), default=0)
+                keys[node_id] = sum(row + 0.9 * part for row, part in rows) / len(rows) if rows else 0.0
+            cell.sort(key=lambda n: (keys[n], index[n]))
             last = -1
             for node_id in cell:
                 last = max(prefs[node_id], last + 1)
                 self.slot[node_id] = last
 
-        n_rows = [0] * self.n_bands
-        for node_id in order:
+    def _boundary_extra(self, host: str) -> int:
+        """Room below a host for its boundary events, their labels and the legs of the flows leaving them."""
+        ids = self.boundaries.get(host)
+        if not ids:
+            return 0
+        return self._leg_offset(host) + (len(ids) - 1) * LEG_STEP + LINE_HEIGHT + 2 * EDGE_LABEL_GAP
+
+    def _leg_offset(self, host: str) -> int:
+        """From a host's bottom to the highest leg of the flows leaving its boundary events."""
+        label = max(_label_height(self.boundary_elements[b].get("name")) for b in self.boundaries[host])
+        return EVENT_SIZE[1] // 2 + LABEL_GAP + label + 8
+
+    def _rows(self) -> None:
+        self.n_rows = [0] * self.n_bands
+        for node_id in self.nodes:
             band = self.band_of[node_id]
-            n_rows[band] = max(n_rows[band], self.slot[node_id] + 1)
-        # Every row is at least as tall as a task, which also leaves room for event and gateway labels.
-        self.row_h = [[TASK_SIZE[1]] * n for n in n_rows]
-        self.row_extra = [[0] * n for n in n_rows]
-        for node_id in order:
+            self.n_rows[band] = max(self.n_rows[band], self.slot[node_id] + 1)
+        # Every row is at least as tall as a task.
+        self.row_h = [[TASK_SIZE[1]] * n for n in self.n_rows]
+        self.overhang = [[0] * n for n in self.n_rows]
+        for node_id in self.nodes:
             band, s = self.band_of[node_id], self.slot[node_id]
             self.row_h[band][s] = max(self.row_h[band][s], self.size[node_id][1])
-            self.row_extra[band][s] = max(self.row_extra[band][s], self._boundary_extra(node_id))
+        for node_id, el in self.nodes.items():
+            band, s = self.band_of[node_id], self.slot[node_id]
+            row_h, h = self.row_h[band][s], self.size[node_id][1]
+            below = (row_h + h) // 2 - row_h  # from the row's bottom to the node's (<= 0)
+            need = 0
+            if (_bpmn_local(el) or "") in EVENT_TAGS | GATEWAY_TAGS:
+                label = _label_height(el.get("name"))
+                need = below + LABEL_GAP + label if label else 0
+            if node_id in self.boundaries:
+                need = max(need, below + self._boundary_extra(node_id))
+            self.overhang[band][s] = max(self.overhang[band][s], need)
 
-        loops: list[list[str]] = [[] for _ in range(self.n_bands)]
-        for flow_id, source, target, _ in self.flows:
-            if flow_id in self.back:
-                band = max(self.band_of[self._source(source)], self.band_of[target])
-                loops[band].append(flow_id)
+    # -- planning the routes -----------------------------------------------------------------------------
 
-        self.row_y = []
-        self.band_top = []
-        self.band_h = []
+    def _row_key(self, node_id: str) -> YKey:
+        return (self.band_of[node_id], 2 * self.slot[node_id] + 1, 0)
+
+    def _plan(self) -> None:
+        """Choose, for every flow, the rows, corridors and channels it runs in, and order the tracks."""
+        for ids in self.boundaries.values():
+            for k, boundary_id in enumerate(ids):
+                self.leg_index[boundary_id] = len(ids) - 1 - k  # the leftmost event's leg runs lowest
+        self.routes = []
+        for i, (flow_id, source, target, el) in enumerate(self.flows):
+            origin = self._source(source)
+            if target not in self.rank or origin not in self.rank:
+                continue
+            if source in self.host_of:
+                start = (self.band_of[origin], 2 * self.slot[origin] + 1, 1 + self.leg_index[source])
+            else:
+                start = self._row_key(source)
+            self.routes.append(_Route(flow_id, source, target, (el.get("name") or "").strip(), i, start))
+
+        n_out: dict[str, int] = {}
+        for route in self.routes:
+            if route.flow_id not in self.back:
+                n_out[route.source] = n_out.get(route.source, 0) + 1
+        cell_node = {(self.rank[n], self.band_of[n], self.slot[n]) for n in self.nodes}
+        reserved: dict[tuple[int, int, int], list[_Route]] = {}
+
+        def free(route: _Route, cells: list[tuple[int, int, int]]) -> bool:
+            return all(
+                cell not in cell_node and all(route.shares_an_end(other) for other in reserved.get(cell, []))
+                for cell in cells
+            )
+
+        forward = sorted(
+            (r for r in self.routes if r.flow_id not in self.back),
+            key=lambda r: (self.rank[r.target] - self.rank[self._source(r.source)], r.index),
+        )
+        for route in forward:
+            origin = self._source(route.source)
+            sc, tc = self.rank[origin], self.rank[route.target]
+            t_key = self._row_key(route.target)
+            sb, ss = self.band_of[origin], self.slot[origin]
+            tb, ts = self.band_of[route.target], self.slot[route.target]
+            from_leg = route.source in self.host_of
+            on_target_row = [(c, tb, ts) for c in range(sc + 1, tc)]
+            on_source_row = [(c, sb, ss) for c in range(sc + 1, tc)]
+            options: list[tuple[list[tuple[int, int, int]], list[tuple[int, YKey]]]] = []
+            if route.start == t_key:
+                options.append((on_target_row, []))  # straight
+            if tc == sc + 1:
+                options.append(([], [(sc, t_key)]))
+            via_target = (on_target_row, [(sc, t_key)])
+            via_source = (on_source_row, [(tc - 1, t_key)])
+            if from_leg:
+                options.append(via_target)
+            elif n_out.get(route.source, 0) > 1:
+                options += [via_target, via_source]
+            else:
+                options += [via_source, via_target]
+            for cells, steps in options:
+                if free(route, cells):
+                    for cell in cells:
+                        reserved.setdefault(cell, []).append(route)
+                    route.steps = steps
+                    break
+            else:
+                corridor = self._pick_corridor((sb, 2 * ss + 1), (tb, 2 * ts + 1))
+                route.corridor = corridor
+                self.corridors.setdefault(corridor, []).append(route)
+                route.steps = [(sc, (corridor[0], 2 * corridor[1], -1)), (tc - 1, t_key)]
+
+        for route in self.routes:
+            if route.flow_id in self.back:
+                origin = self._source(route.source)
+                band = max(self.band_of[origin], self.band_of[route.target])
+                self.loops.setdefault(band, []).append(route)
+        for band, loops in self.loops.items():
+            # Inner loops above outer ones, so that they do not cross.
+            loops.sort(key=lambda r: (self.rank[self._source(r.source)] - self.rank[r.target], r.index))
+            for i, route in enumerate(loops):
+                loop_key = (band, 2 * self.n_rows[band] + 1, i)
+                sc = self.rank[self._source(route.source)]
+                route.steps = [(sc, loop_key), (self.rank[route.target] - 1, self._row_key(route.target))]
+
+        for corridor, routes in self.corridors.items():
+            order = _best_order([[self._corridor_cost(a, b, corridor) for b in routes] for a in routes])
+            routes[:] = [routes[i] for i in order]
+            for track, route in enumerate(routes):
+                channel, _ = route.steps[0]
+                route.steps[0] = (channel, (corridor[0], 2 * corridor[1], track))
+
+        nets: dict[int, list[_Net]] = {}
+        for route in self.routes:
+            prev_key, prev_pos = route.start, 2 * self.rank[self._source(route.source)] + 1
+            for i, (channel, level) in enumerate(route.steps):
+                pos = 2 * channel + 2
+                last = i + 1 == len(route.steps)
+                next_pos = 2 * self.rank[route.target] + 1 if last else 2 * route.steps[i + 1][0] + 2
+                pins = ((prev_key, "L" if prev_pos < pos else "R"), (level, "R" if next_pos > pos else "L"))
+                nets.setdefault(channel, []).append(_Net(route, i, pins))
+                prev_key, prev_pos = level, pos
+        self.nets = {}
+        for channel, members in sorted(nets.items()):
+            costs = [
+                [_net_cost(a, b) + (1 if i > j else 0) for j, b in enumerate(members)] for i, a in enumerate(members)
+            ]
+            self.nets[channel] = [members[i] for i in _best_order(costs)]
+
+    def _global_level(self, band: int, level: int) -> int:
+        return sum(2 * self.n_rows[b] + 2 for b in range(band)) + level
+
+    def _pick_corridor(self, source: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
+        """The corridor (band, k: above row k) next to the source's or the target's row with the least climb."""
+        s_level, t_level = self._global_level(*source), self._global_level(*target)
+        candidates = [
+            (source[0], source[1] // 2),
+            (source[0], source[1] // 2 + 1),
+            (target[0], target[1] // 2),
+            (target[0], target[1] // 2 + 1),
+        ]
+
+        def climb(corridor: tuple[int, int]) -> int:
+            level = self._global_level(corridor[0], 2 * corridor[1])
+            return abs(s_level - level) + abs(level - t_level)
+
+        return min(candidates, key=climb)
+
+    def _corridor_cost(self, a: _Route, b: _Route, corridor: tuple[int, int]) -> int:
+        """The cost of running ``a`` on a track above ``b`` in one corridor (crossings of their ends)."""
+        if a is b:
+            return 0
+        level = self._global_level(corridor[0], 2 * corridor[1])
+
+        def ends(route: _Route) -> tuple[int, int, list[tuple[int, bool]]]:
+            source, target = self._source(route.source), route.target
+            first, last = route.steps[0][0], route.steps[1][0]
+            s_up = self._global_level(self.band_of[source], 2 * self.slot[source] + 1) < level
+            t_up = self._global_level(self.band_of[target], 2 * self.slot[target] + 1) < level
+            return first, last, [(first, s_up), (last, t_up)]
+
+        a_first, a_last, a_ends = ends(a)
+        b_first, b_last, b_ends = ends(b)
+        cost = 0
+        for channel, up in b_ends:  # b's vertical runs that climb past a's track
+            if up and a_first < channel < a_last:
+                cost += CROSSING_COST
+            elif up and channel in (a_first, a_last):
+                cost += CROSSING_COST // 2
+        for channel, up in a_ends:  # a's vertical runs that drop past b's track
+            if not up and b_first < channel < b_last:
+                cost += CROSSING_COST
+            elif not up and channel in (b_first, b_last):
+                cost += CROSSING_COST // 2
+        return cost + (1 if a.index > b.index else 0)
+
+    # -- geometry ----------------------------------------------------------------------------------------
+
+    def _geometry(self, room: dict[int, int]) -> None:
+        """Coordinates relative to the container for the given extra room in the channels."""
+        n_cols = len(self.col_w)
+        x = 0
+        self.col_x = []
+        for channel in range(-1, n_cols):
+            if channel >= 0:
+                self.col_x.append(x)
+                x += self.col_w[channel]
+            base = self.margin if channel in (-1, n_cols - 1) else H_GAP
+            tracks = len(self.nets.get(channel, []))
+            if tracks:
+                group = (tracks - 1) * TRACK_X
+                lead = max(CHANNEL_LEAD, (base - group) // 2)
+                width = max(base, lead + group + CHANNEL_TAIL)
+            else:
+                lead, width = base // 2, base
+            self.channel_x[channel] = x
+            self.channel_lead[channel] = lead
+            self.channel_w[channel] = width + room.get(channel, 0)
+            x += self.channel_w[channel]
+        self.width = x
+
+        self.level_y = {}
+        self.band_top, self.band_h = [], []
         top = 0
         for band in range(self.n_bands):
-            ys = []
+            n = self.n_rows[band]
+            rel: dict[YKey, int] = {}
             y = self.band_pad
-            for s in range(n_rows[band]):
-                ys.append(y)
-                y += self.row_h[band][s] + self.row_extra[band][s] + ROW_GAP
-            rows_bottom = y - ROW_GAP if n_rows[band] else self.band_pad
-            loop_space = LOOP_FIRST + LOOP_STEP * (len(loops[band]) - 1) if loops[band] else 0
-            needed = rows_bottom + loop_space + self.band_pad
+            bottom = y
+            for k in range(n + 1):
+                tracks = len(self.corridors.get((band, k), []))
+                start = y if k == 0 else bottom + self.overhang[band][k - 1]
+                for t in range(tracks):
+                    rel[(band, 2 * k, t)] = start + CORRIDOR_PAD + t * TRACK_Y
+                end = start + 2 * CORRIDOR_PAD + (tracks - 1) * TRACK_Y if tracks else start
+                if k < n:
+                    y = max(end, bottom + ROW_GAP, start + LABEL_CLEAR) if k else end
+                    rel[(band, 2 * k + 1, 0)] = y + self.row_h[band][k] // 2
+                    bottom = y + self.row_h[band][k]
+                else:
+                    y = end
+            loop_y = bottom + LOOP_FIRST if n else y + LOOP_FIRST
+            for i, route in enumerate(self.loops.get(band, [])):
+                # Room above each loop for its label, below the labels hanging from the row above.
+                room_above = _text_size(route.name)[1] + EDGE_LABEL_GAP + 2 if route.name else 0
+                loop_y = max(loop_y, y + LABEL_CLEAR + room_above)
+                rel[(band, 2 * n + 1, i)] = loop_y
+                y = loop_y
+                loop_y += LOOP_STEP
+            needed = y + self.band_pad
             height = _even(max(self.min_band_height, needed))
             shift = (height - needed) // 2
-            self.row_y.append([v + shift for v in ys])
-            for i, flow_id in enumerate(loops[band]):
-                self.loop_y[flow_id] = top + rows_bottom + shift + LOOP_FIRST + LOOP_STEP * i
+            for key, value in rel.items():
+                self.level_y[key] = top + shift + value
             self.band_top.append(top)
             self.band_h.append(height)
             top += height
         self.height = top
 
-    # -- placing -----------------------------------------------------------------------------------------
-
-    def place(self, ox: int, oy: int, boxes: dict[str, Box]) -> None:
-        """Fix absolute coordinates with the content's top left at (ox, oy)."""
-        self.ox, self.oy = ox, oy
+        self.rel = {}
+        self.rel_label = {}
         for node_id in self.nodes:
             w, h = self.size[node_id]
-            r, band, s = self.rank[node_id], self.band_of[node_id], self.slot[node_id]
-            x = ox + self.col_x[r] + (self.col_w[r] - w) // 2
-            y = oy + self.band_top[band] + self.row_y[band][s] + (self.row_h[band][s] - h) // 2
-            box = Box(x, y, w, h)
-            boxes[node_id] = box
-            child = self.children.get(node_id)
-            if child is not None:
-                inner_h = h - SUB_PAD_TOP - SUB_PAD_BOTTOM
-                inner_x = x + (w - child.width) // 2
-                inner_y = y + SUB_PAD_TOP + (inner_h - child.height) // 2
-                child.place(inner_x, inner_y, boxes)
+            r = self.rank[node_id]
+            cy = self.level_y[self._row_key(node_id)]
+            self.rel[node_id] = Box(self.col_x[r] + (self.col_w[r] - w) // 2, cy - h // 2, w, h)
         for host, ids in self.boundaries.items():
-            hb = boxes[host]
+            hb = self.rel[host]
             step = max(EVENT_SIZE[0] + 6, hb.w // (len(ids) + 1))
             for k, boundary_id in enumerate(ids):
                 cx = hb.cx + (2 * k - (len(ids) - 1)) * step // 2
-                boxes[boundary_id] = Box(cx - EVENT_SIZE[0] // 2, hb.bottom - EVENT_SIZE[1] // 2, *EVENT_SIZE)
+                self.rel[boundary_id] = Box(cx - EVENT_SIZE[0] // 2, hb.bottom - EVENT_SIZE[1] // 2, *EVENT_SIZE)
+                key = (self.band_of[host], 2 * self.slot[host] + 1, 1 + self.leg_index[boundary_id])
+                self.level_y[key] = hb.bottom + self._leg_offset(host) + self.leg_index[boundary_id] * LEG_STEP
+        for node_id, el in [*self.nodes.items(), *self.boundary_elements.items()]:
+            node_label = self._node_label(node_id, el, self.rel[node_id])
+            if node_label is not None:
+                self.rel_label[node_id] = node_label
+
+    @staticmethod
+    def _node_label(node_id: str, el: Any, box: Box) -> Box | None:
+        local = _bpmn_local(el) or ""
+        name = (el.get("name") or "").strip()
+        if not name or local not in EVENT_TAGS | GATEWAY_TAGS:
+            return None
+        label = _label_below(box, name)
+        if local == "boundaryEvent":  # beside the flow that drops from the event's bottom, not across it
+            label = Box(box.cx + 6, label.y, label.w, label.h)
+        return label
+
+    def _track_x(self, channel: int, route: _Route, step: int) -> int:
+        for i, net in enumerate(self.nets[channel]):
+            if net.route is route and net.step == step:
+                return self.channel_x[channel] + self.channel_lead[channel] + i * TRACK_X
+        raise AssertionError(f"no track for {route.flow_id} in channel {channel}")  # pragma: no cover
+
+    def _points(self, route: _Route) -> list[Point]:
+        s, t = self.rel[route.source], self.rel[route.target]
+        if route.source in self.host_of:
+            y = self.level_y[route.start]
+            points = [(s.cx, s.bottom), (s.cx, y)]
+        else:
+            y = s.cy
+            points = [(s.right, s.cy)]
+        for i, (channel, level) in enumerate(route.steps):
+            x = self._track_x(channel, route, i)
+            points.append((x, y))
+            y = self.level_y[level]
+            points.append((x, y))
+        points.append((t.x, t.cy))
+        return _simplify(points)
+
+    # -- labels ------------------------------------------------------------------------------------------
+
+    def _label_segments(self, route: _Route) -> list[tuple[Point, Point]]:
+        """The route's horizontal segments, the one its label should go on first.
+
+        That is its first horizontal segment, unless that is a stub it shares with other flows from its
+        source (a gateway's fan-out): then the one after it, where the flow is on its own.
+        """
+        horizontal = [(p, q) for p, q in pairwise(route.points) if p[1] == q[1] and p[0] != q[0]]
+        if len(horizontal) > 1:
+            (p, q) = horizontal[0]
+            lo, hi = min(p[0], q[0]), max(p[0], q[0])
+            for other in self.routes:
+                if other is route or other.source != route.source:
+                    continue
+                for a, b in pairwise(other.points):
+                    if a[1] == b[1] == p[1] and min(a[0], b[0]) < hi and max(a[0], b[0]) > lo:
+                        return [*horizontal[1:], horizontal[0]]
+        return horizontal
+
+    def _place_labels(self, room: dict[int, int], last: bool) -> dict[int, int]:
+        """Put each flow label beside its route; return the extra room channels need for the ones that do not fit.
+
+        A label sits just above (or else below) a horizontal segment of its flow, as near the segment's
+        start as it can without overlapping a shape, a node label or another flow label; crossing other
+        flows' lines, or running along a line another flow shares, only counts against a place.
+        """
+        area = Box(0, 0, self.width, self.height)
+        obstacles = [*self.rel.values(), *self.rel_label.values()]
+        lines: list[tuple[_Route | None, Point, Point]] = [
+            (route, p, q) for route in self.routes for p, q in pairwise(route.points)
+        ]
+        lines += [(None, (0, top), (self.width, top)) for top in self.band_top[1:]]  # lane borders
+        wanted: dict[int, int] = {}
+        for route in self.routes:
+            route.label = None
+            if not route.name:
+                continue
+            w, h = _text_size(route.name)
+            segments = self._label_segments(route)
+            best: tuple[int, int, Box] | None = None  # (score, clutter, box)
+            fallback: tuple[int, Box] | None = None
+            for n, (p, q) in enumerate(segments):
+                for box, offset in self._label_candidates(p, q, w, h):
+                    hard = sum(_overlap_area(box, o) for o in obstacles) + _outside_area(box, area)
+                    if hard:
+                        if n == 0 and (fallback is None or hard < fallback[0]):
+                            fallback = (hard, box)
+                        continue
+                    clutter = self._label_clutter(route, box, p[1], lines)
+                    score = offset + (10 if box.y > p[1] else 0) + clutter
+                    if best is None or score < best[0]:
+                        best = (score, clutter, box)
+                if n == 0 and not last and (best is None or best[1] >= CROSSING_CLUTTER):
+                    # Nowhere clear, or only where another flow crosses it: make room and try again
+                    # rather than moving away from the source.
+                    channel = self._channel_along(p, q)
+                    if channel is not None and room.get(channel, 0) < LABEL_ROOM_MAX:
+                        wanted[channel] = LABEL_ROOM_STEP
+                        break
+                if best is not None:
+                    break
+            chosen = best[2] if best is not None else fallback[1] if fallback is not None else None
+            if chosen is None:
+                p, q = segments[0]
+                chosen = Box(min(p[0], q[0]) + 4, p[1] - EDGE_LABEL_GAP - h, w, h)
+            route.label = chosen
+            obstacles.append(chosen)
+        return wanted
+
+    @staticmethod
+    def _label_candidates(p: Point, q: Point, w: int, h: int) -> Iterator[tuple[Box, int]]:
+        """Places for a w x h label along the horizontal segment p-q, above and below it, from p on."""
+        length = abs(q[0] - p[0])
+        direction = 1 if q[0] > p[0] else -1
+        fine = list(range(4, max(4, min(length - w - 4, 120)) + 1, 6))
+        coarse = list(range(fine[-1] + 30, length - w - 4 + 1, 30))
+        for offset in [*fine, *coarse]:
+            x = p[0] + offset if direction > 0 else p[0] - offset - w
+            yield Box(x, p[1] - EDGE_LABEL_GAP - h, w, h), offset
+            yield Box(x, p[1] + EDGE_LABEL_GAP, w, h), offset
+
+    @staticmethod
+    def _label_clutter(route: _Route, box: Box, y: int, lines: list[tuple[_Route | None, Point, Point]]) -> int:
+        """How much other flows' lines get in the way of a label at ``box`` beside a segment at ``y``."""
+        grown = Box(box.x - 2, box.y - 2, box.w + 4, box.h + 4)
+        clutter = 0
+        for other, a, b in lines:
+            if other is route:
+                continue
+            if _crosses(grown, a, b):
+                clutter += CROSSING_CLUTTER
+            elif a[1] == b[1] == y and min(a[0], b[0]) < box.right and max(a[0], b[0]) > box.x:
+                clutter += CROSSING_CLUTTER // 2  # right beside a line that another flow runs along
+        return clutter
+
+    def _channel_along(self, p: Point, q: Point) -> int | None:
+        """The channel nearest ``p`` that the horizontal segment p-q runs through."""
+        lo, hi = min(p[0], q[0]), max(p[0], q[0])
+        crossed = [c for c, x in self.channel_x.items() if x < hi and x + self.channel_w[c] > lo]
+        if not crossed:
+            return None
+        return min(crossed, key=lambda c: abs(self.channel_x[c] + self.channel_w[c] // 2 - p[0]))
+
+    # -- placing -----------------------------------------------------------------------------------------
+
+    def place(self, ox: int, oy: int, boxes: dict[str, Box]) -> None:
+        """Move the measured content so that its top left is at (ox, oy)."""
+        self.ox, self.oy = ox, oy
+        for node_id, box in self.rel.items():
+            boxes[node_id] = box.moved(ox, oy)
+        for node_id, child in self.children.items():
+            box = boxes[node_id]
+            inner_h = box.h - SUB_PAD_TOP - SUB_PAD_BOTTOM
+            child.place(box.x + (box.w - child.width) // 2, box.y + SUB_PAD_TOP + (inner_h - child.height) // 2, boxes)
 
     def shapes(self, boxes: dict[str, Box]) -> list[_Shape]:
         out: list[_Shape] = []
@@ -531,135 +1064,46 @@ class _Container:
                 out.append(self._node_shape(boundary_id, self.boundary_elements[boundary_id], boxes))
         return out
 
-    @staticmethod
-    def _node_shape(node_id: str, el: Any, boxes: dict[str, Box]) -> _Shape:
+    def _node_shape(self, node_id: str, el: Any, boxes: dict[str, Box]) -> _Shape:
         local = _bpmn_local(el) or ""
-        box = boxes[node_id]
         attrs: dict[str, str] = {}
-        label = None
         if local == "exclusiveGateway":
             attrs["isMarkerVisible"] = "true"
         if local in SUBPROCESS_TAGS:
             attrs["isExpanded"] = "true"
-        name = (el.get("name") or "").strip()
-        if name and local == "boundaryEvent":
-            # Beside the flow that drops from the event's bottom, not across it.
-            label = _label_below(box, name)
-            label = Box(box.cx + 6, label.y, label.w, label.h)
-        elif name and (local in EVENT_TAGS or local in GATEWAY_TAGS):
-            label = _label_below(box, name)
-        return _Shape(node_id, box, attrs, label)
-
-    # -- routing -----------------------------------------------------------------------------------------
-
-    def _channel(self, boundary: int, group: str, register: bool = True) -> int:
-        """The x of a vertical segment in the channel right of column ``boundary`` (-1: left of column 0).
-
-        Segments of different groups (flows fanning out of one source, or into one target) get their own
-        track in the channel, so that unrelated flows do not run on top of each other.
-        """
-        if boundary < 0:
-            base = self.ox - H_GAP // 2
-        else:
-            base = self.ox + self.col_x[boundary] + self.col_w[boundary] + H_GAP // 2
-        groups = self.channel_groups.setdefault(boundary, [])
-        if group in groups:
-            index = groups.index(group)
-        else:
-            index = len(groups)
-            if register:
-                groups.append(group)
-        return base + CHANNEL_TRACKS[index % len(CHANNEL_TRACKS)]
-
-    def _blocked(self, y: int, x1: int, x2: int, boxes: dict[str, Box], skip: set[str]) -> bool:
-        lo, hi = min(x1, x2), max(x1, x2)
-        for node_id in [*self.nodes, *self.host_of]:
-            if node_id in skip:
-                continue
-            b = boxes[node_id]
-            if b.x < hi and b.right > lo and b.y <= y <= b.bottom:
-                return True
-        return False
-
-    def _gap_below(self, node_id: str) -> int:
-        band, s = self.band_of[node_id], self.slot[node_id]
-        row_bottom = self.row_y[band][s] + self.row_h[band][s] + self.row_extra[band][s]
-        return self.oy + self.band_top[band] + row_bottom + ROW_GAP // 2
+        label = self.rel_label.get(node_id)
+        return _Shape(node_id, boxes[node_id], attrs, label.moved(self.ox, self.oy) if label else None)
 
     def edges(self, boxes: dict[str, Box]) -> list[_Edge]:
         out: list[_Edge] = []
-        n_out: dict[str, int] = {}
-        for _, source, _, _ in self.flows:
-            n_out[source] = n_out.get(source, 0) + 1
-        for flow_id, source, target, el in self.flows:
-            if source not in boxes or target not in boxes or target not in self.rank:
-                continue
-            if source not in self.rank and source not in self.host_of:
-                continue
-            points = self._route(flow_id, source, target, boxes, n_out.get(source, 0) > 1)
-            name = (el.get("name") or "").strip()
-            label = _edge_label(points, name, boxes[target]) if name else None
-            out.append(_Edge(flow_id, points, label))
+        for route in self.routes:
+            points = [(x + self.ox, y + self.oy) for x, y in route.points]
+            label = route.label.moved(self.ox, self.oy) if route.label is not None else None
+            out.append(_Edge(route.flow_id, points, label))
         for child in self.children.values():
             out.extend(child.edges(boxes))
         return out
 
-    def _route(self, flow_id: str, source: str, target: str, boxes: dict[str, Box], split: bool) -> Route:
-        s, t = boxes[source], boxes[target]
-        host = self.host_of.get(source)
-        s_rank, t_rank = self.rank[host or source], self.rank[target]
-        into, out_of = f"to {target}", f"from {source}"
-        if flow_id in self.back:
-            y = self.oy + self.loop_y[flow_id]
-            if host is not None:
-                start = [(s.cx, s.bottom), (s.cx, y)]
-            else:
-                xr = self._channel(s_rank, out_of)
-                start = [(s.right, s.cy), (xr, s.cy), (xr, y)]
-            xl = self._channel(t_rank - 1, into)
-            return _simplify([*start, (xl, y), (xl, t.cy), (t.x, t.cy)])
-        if host is not None:
-            leg = s.bottom + LABEL_GAP + _label_height(self.boundary_elements[source].get("name")) + 8
-            xr = self._channel(s_rank, out_of)
-            return _simplify([(s.cx, s.bottom), (s.cx, leg), (xr, leg), (xr, t.cy), (t.x, t.cy)])
 
-        skip = {source, target}
-        if s.cy == t.cy and not self._blocked(s.cy, s.right, t.x, boxes, skip):
-            return [(s.right, s.cy), (t.x, t.cy)]
-        if s.cy != t.cy:
-            channels = [(s_rank, out_of), (t_rank - 1, into)]
-            if not split:
-                channels.reverse()
-            for boundary, group in channels:
-                xv = self._channel(boundary, group, register=False)
-                first_free = not self._blocked(s.cy, s.right, xv, boxes, skip)
-                if first_free and not self._blocked(t.cy, xv, t.x, boxes, skip):
-                    xv = self._channel(boundary, group)
-                    return _simplify([(s.right, s.cy), (xv, s.cy), (xv, t.cy), (t.x, t.cy)])
-        # Detour through the empty gap below the source's row.
-        y = self._gap_below(source)
-        xr, xl = self._channel(s_rank, out_of), self._channel(t_rank - 1, into)
-        return _simplify([(s.right, s.cy), (xr, s.cy), (xr, y), (xl, y), (xl, t.cy), (t.x, t.cy)])
+def _overlap_area(a: Box, b: Box) -> int:
+    dx = min(a.right, b.right) - max(a.x, b.x)
+    dy = min(a.bottom, b.bottom) - max(a.y, b.y)
+    return dx * dy if dx > 0 and dy > 0 else 0
 
 
-def _edge_label(points: list[Point], name: str, target: Box | None = None) -> Box:
-    lines = _wrap(name, LABEL_WIDTH // CHAR_WIDTH)
-    w = min(LABEL_WIDTH, max(len(line) for line in lines) * CHAR_WIDTH + 4)
-    h = LINE_HEIGHT * len(lines)
+def _outside_area(box: Box, area: Box) -> int:
+    return box.w * box.h - _overlap_area(box, area)
+
+
+def _edge_label(points: list[Point], name: str) -> Box:
+    """A message flow's label: beside the middle of a vertical flow, above the start of a horizontal one."""
+    w, h = _text_size(name)
     (x0, y0), (x1, y1) = points[0], points[1]
-    if x0 == x1 and len(points) == 2:  # a straight vertical flow (message flows): beside its middle
-        label = Box(x0 + 5, (y0 + y1) // 2 - h // 2, w, h)
-    elif x0 == x1:  # it starts downwards (boundary events) or upwards: beside the corner, off the source
-        label = Box(x0 + 5, y1 + 3 if y1 > y0 else y1 - h - 3, w, h)
-    elif len(points) == 2:  # a straight horizontal flow: above its start
-        label = Box(x0 + 6, y0 - h - 4, w, h)
-    else:
-        # The flow bends: right of its first vertical segment, above where it turns again (so that the
-        # labels of flows fanning out of one gateway do not pile up).
-        label = Box(x1 + 5, points[2][1] - h - 4, w, h)
-    if target is not None and label.x < target.right and target.x < label.right and label.bottom > target.y:
-        label = Box(label.x, min(label.y, target.y - h - 2), w, h)  # clear of the target
-    return label
+    if x0 == x1 and len(points) == 2:  # a straight vertical flow: beside its middle
+        return Box(x0 + 5, (y0 + y1) // 2 - h // 2, w, h)
+    if x0 == x1:  # it starts vertically: beside the corner, off the source
+        return Box(x0 + 5, y1 + 3 if y1 > y0 else y1 - h - 3, w, h)
+    return Box(x0 + 6, y0 - h - 4, w, h)
 
 
 @dataclass
@@ -701,7 +1145,7 @@ class _ProcessLayout:
         self.lanes = _lanes_of(process, 0)
         self.depth = max((lane.depth + 1 for lane in _walk(self.lanes)), default=0)
         has_bands = bool(self.lanes) or pooled
-        self.container = _Container(process, BAND_PAD, MIN_BAND_HEIGHT if has_bands else 0)
+        self.container = _Container(process, BAND_PAD, MIN_BAND_HEIGHT if has_bands else 0, MARGIN_X)
         self._assign_bands()
 
     def _assign_bands(self) -> None:
@@ -733,12 +1177,12 @@ class _ProcessLayout:
 
     @property
     def frame_left(self) -> int:
-        return (POOL_HEADER if self.pooled else 0) + self.depth * LANE_HEADER + MARGIN_X
+        return (POOL_HEADER if self.pooled else 0) + self.depth * LANE_HEADER
 
     def measure(self) -> int:
         """The width this process needs."""
         width, _ = self.container.measure()
-        return self.frame_left + width + MARGIN_X
+        return self.frame_left + width
 
     @property
     def height(self) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
@@ -35,6 +36,7 @@ __all__ = [
     "apply_action",
     "build_view",
     "check_form_schema",
+    "has_read_only",
     "parse_submission",
     "posted_action",
     "read_submission",
@@ -64,6 +66,15 @@ def read_submission(schema: dict, form: MultiDict, existing: dict | None = None)
     if action is not None:
         return Submission(apply_action(schema, data, action), [], action)
     return Submission(data, validate(schema, data), None)
+
+
+def has_read_only(schema: Any) -> bool:
+    """Whether any question is read-only, so a post must be merged with the data the server holds."""
+    if isinstance(schema, dict):
+        return schema.get("readOnly") is True or any(has_read_only(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(has_read_only(v) for v in schema)
+    return False
 
 
 def register(app: Flask) -> None:

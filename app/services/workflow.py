@@ -328,15 +328,23 @@ def rebuild_mirror() -> tuple[int, int]:
     return len(instances), count
 
 
-def task_for_view(user: User, task_id: str) -> tuple[Task, ParsedBundle, dict[str, Any]]:
-    """A ready task the user may act on, with its form's bundle and the data it starts from."""
-    row, instance, bundle = _load_task(user, task_id)
+def open_task(user: User, task_id: str) -> tuple[Task, ParsedBundle]:
+    """A ready task the user may act on, with its bundle (for its form), without restoring the workflow."""
+    row, _instance, bundle = _load_task(user, task_id)
+    return row, bundle
+
+
+def task_data(row: Task) -> dict[str, Any]:
+    """The data a ready task starts from (to fill its form); a task no longer ready is a conflict."""
+    instance = db.session.get(ProcessInstance, row.instance_id)
+    if instance is None:
+        raise NotFound(row.id)
+    bundle = bundles.parsed(instance.bundle)
     workflow = runtime.restore(instance.state, bundle, caller=None)
     try:
-        data = runtime.task_data(workflow, task_id)
+        return runtime.task_data(workflow, row.id)
     except TaskNotReady:
-        raise conflict_for(task_id) from None
-    return row, bundle, data
+        raise conflict_for(row.id) from None
 
 
 def form_of_completed(task_id: str) -> dict[str, Any] | None:

@@ -42,28 +42,29 @@ def team_tasks() -> Any:
 @policy.declare("can_act_on_task")
 def task(task_id: str) -> Any:
     try:
-        row, bundle, data = workflow.task_for_view(current_user, task_id)
+        row, bundle = workflow.open_task(current_user, task_id)
+        schema = bundle.form(row.form_id) or {"type": "object", "properties": {}}
+        if request.method == "GET":
+            return _render(row, schema, workflow.task_data(row), [])
+        # The saved data is needed only to keep read-only answers; restoring it costs a whole workflow.
+        existing = workflow.task_data(row) if schemaforms.has_read_only(schema) else {}
     except TaskConflict as conflict:
         return _conflict(task_id, conflict, workflow.form_of_completed(task_id))
     except NotFound:
         abort(404)
     except Forbidden as err:
         abort(403, str(err))
-    schema = bundle.form(row.form_id) or {"type": "object", "properties": {}}
-    context = trays.case_context(row.case_id)
-    if request.method == "GET":
-        return _render(row, schema, data, [], context)
-    submission = schemaforms.read_submission(schema, request.form, existing=data)
+    submission = schemaforms.read_submission(schema, request.form, existing=existing)
     if not submission.complete:
-        return _render(row, schema, submission.data, submission.errors, context, 400 if submission.errors else 200)
+        return _render(row, schema, submission.data, submission.errors, 400 if submission.errors else 200)
     try:
         case_id = workflow.complete_task(current_user, task_id, submission.data)
     except FormInvalid as invalid:
-        return _render(row, schema, submission.data, invalid.errors, context, 400)
+        return _render(row, schema, submission.data, invalid.errors, 400)
     except TaskConflict as conflict:
         return _conflict(task_id, conflict, schema)
     except NotSaved as err:
-        return _render(row, schema, submission.data, [], context, 409, problem=str(err))
+        return _render(row, schema, submission.data, [], 409, problem=str(err))
     except Forbidden as err:
         abort(403, str(err))
     return redirect(url_for("cases.case", case_id=case_id, done=row.name))
@@ -77,15 +78,13 @@ def _conflict(task_id: str, conflict: TaskConflict, schema: dict | None) -> Any:
     return render_template("tasks/conflict.html", conflict=conflict, fields=fields), 409
 
 
-def _render(
-    row: Any, schema: dict, data: dict, errors: list, context: Any, status: int = 200, problem: str | None = None
-) -> Any:
+def _render(row: Any, schema: dict, data: dict, errors: list, status: int = 200, problem: str | None = None) -> Any:
     return render_template(
         "tasks/task.html",
         task=row,
         schema=schema,
         fields=schemaforms.build_view(schema, data, errors),
         errors=errors,
-        context=context,
+        context=trays.case_context(row.case_id),
         problem=problem,
     ), status

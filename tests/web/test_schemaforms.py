@@ -850,3 +850,11 @@ def test_check_form_schema_names_each_problem(change, expected):
 def test_check_form_schema_does_not_fall_over_on_nonsense():
     assert check_form_schema([]) == ["The form must be a JSON Schema object"]
     assert check_form_schema({"type": "object", "properties": {"a": 5}})
+
+
+def test_has_read_only_finds_a_read_only_question_at_any_depth() -> None:
+    from app.schemaforms import has_read_only
+
+    assert not has_read_only({"type": "object", "properties": {"a": {"type": "string", "title": "A"}}})
+    nested = {"type": "object", "properties": {"o": {"type": "object", "properties": {"r": {"readOnly": True}}}}}
+    assert has_read_only(nested)
