@@ -7,47 +7,18 @@ always means everything ran.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
+from harness import database_url, make_app
 from sqlalchemy import text
 
-from app import create_app
 from app.extensions import db
 
 BACKENDS = ["sqlite", "postgresql"]
-
-
-def missing_part(what: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is missing in CI; the suite must run every test")
-    pytest.skip(f"{what} is not available here")
-
-
-def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    if backend == "postgresql":
-        url = os.environ.get("TEST_DATABASE_URL")
-        if not url:
-            missing_part("PostgreSQL (TEST_DATABASE_URL)")
-        return str(url)
-    return f"sqlite:///{tmp_path_factory.mktemp('sqlite')}/compass-test.db"
-
-
-def make_app(url: str, **extra: Any) -> Flask:
-    return create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "SECRET_KEY": "test-secret",
-            "TESTING": True,
-            "COMPASS_DEMO": True,
-            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-            **extra,
-        }
-    )
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -6,10 +6,6 @@ test's own app context stays pushed for its database checks, and a request must 
 user lives in that context's `g`). `page` is a new browser context per test in one Chromium per session; its
 final state is saved to test-results/browser/<test name>.png, pass or fail. `axe` checks the page shown with
 axe-core from node_modules.
-
-Both conftest.py files are a module named "conftest" (tests/ is not a package), so pytest drops the first
-from sys.modules before importing this one: `from conftest import ...` here would import this file itself.
-The shared helpers (`make_app`, `missing_part`) are taken from the module pytest loaded, by its path.
 """
 
 from __future__ import annotations
@@ -17,7 +13,6 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-import types
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
+from harness import make_app, missing_part
 from werkzeug.serving import make_server
 
 from app.extensions import db
@@ -46,20 +42,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-def shared(config: pytest.Config) -> types.ModuleType:
-    """tests/conftest.py, the very module pytest loaded (so `make_app` and `missing_part` are its own)."""
-    wanted = TESTS / "conftest.py"
-    for plugin in config.pluginmanager.get_plugins():
-        if isinstance(plugin, types.ModuleType) and Path(getattr(plugin, "__file__", "") or "").resolve() == wanted:
-            return plugin
-    raise LookupError(f"{wanted} is not loaded as a conftest")
-
-
 def npm_asset(config: pytest.Config, relative: str) -> Path:
     """A file from node_modules, which `npm ci` (run by `make`) fetches."""
     path = NODE_MODULES / relative
     if not path.is_file():
-        shared(config).missing_part(f"node_modules/{relative} (run `npm ci`)")
+        missing_part(f"node_modules/{relative} (run `npm ci`)")
     return path
 
 
@@ -97,7 +84,7 @@ def site(fresh: Flask, request: pytest.FixtureRequest) -> Iterator[str]:
     """The base URL (http://127.0.0.1:<free port>) of the app served on `fresh`'s database for this test."""
     url = fresh.config["SQLALCHEMY_DATABASE_URI"]
     if url not in _served_apps:
-        _served_apps[url] = shared(request.config).make_app(url)
+        _served_apps[url] = make_app(url)
     served = _served_apps[url]
     errors = _ServerErrors(served)
     # Port 0: the system picks a free port. Each request runs in its own thread with its own app context.
@@ -123,7 +110,7 @@ def site(fresh: Flask, request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def browser(pytestconfig: pytest.Config) -> Iterator[Any]:
     if not Path(CHROMIUM).is_file() or shutil.which(CHROMIUM) is None:
-        shared(pytestconfig).missing_part("Chromium")
+        missing_part("Chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
