@@ -7,13 +7,22 @@ edges to open them, so this module draws them:
 * every lane is a horizontal band, stacked top to bottom in document order (nested lanes are bands inside
   their parent lane); flow nodes that no lane references go in an unlabelled band at the bottom;
 * a flow node's column is its rank: the longest path from the start event(s) along sequence flows, with
-  loop-closing (back) flows ignored; nodes with the same rank in the same band stack vertically, and a
-  band grows to fit them;
+  loop-closing (back) flows ignored; nodes with the same rank in the same band stack vertically, ordered
+  by the barycentre of their predecessors (and by which of a gateway's flows leads to them, so that the
+  targets of a gateway stack in the order of its flows), and a band grows to fit them;
 * an embedded subprocess is drawn expanded, sized to hold its own children (laid out by the same rule,
-  not in lanes) and occupies one column of its parent, which is widened to fit it;
+  not in lanes, with room at the bottom for its loop or multi-instance marker) and occupies one column of
+  its parent, which is widened to fit it;
 * boundary events sit on the bottom edge of their host;
-* sequence flows leave the right middle of their source and enter the left middle of their target, with
-  vertical segments only in the empty channels between columns; loops run back below the nodes.
+* sequence flows leave the right middle of their source and enter the left middle of their target.  They
+  run vertically only in the channels between columns, each flow on a track (x) of its own there, in the
+  order that crosses least, and a channel widens to fit its tracks; they run horizontally along rows
+  (straight on when the cells in between are empty) or else along corridors between rows, again each on
+  a track of its own; loops run back below the nodes.  So no two flows share a line unless they have the
+  same source or the same target (a fan-out's first stub, a fan-in's last one);
+* event and gateway names go below the shape, inside the band (and subprocess) it is in; a flow's name
+  goes beside its own first horizontal segment, near its source, clear of shapes and other labels (a
+  channel is widened when there is no room).
 
 With a ``collaboration`` the plane shows it, each participant as a pool stacked top to bottom (a
 participant without a process is a thin empty pool) with its message flows; without one the plane shows
@@ -122,9 +131,13 @@ CROSSING_COST = 1000  # ordering tracks: one flow's line crossing another's
 CLASH_COST = 1_000_000  # ... and two flows (not from one source or into one target) on one line
 CROSSING_CLUTTER = 100  # placing a label: another flow's line (or a lane border) crossing it
 EXACT_ORDER_MAX = 10  # order the tracks of a channel exactly up to this many, greedily beyond
+DOGLEG_ROUNDS = 6  # rounds of splitting vertical runs that cannot avoid another flow's line
+LEG_KEYS = 1000  # leg levels per column in one row (see _Container._leg_key)
 
 Point = tuple[int, int]
-YKey = tuple[int, int, int]  # a level in a band: (band, 2k + 1 for row k or 2k for the corridor above it, track)
+# A level in a band, in top to bottom order: (band, 2k + 1, 0) is the middle of row k and (band, 2k + 1, leg)
+# the legs below it, (band, 2k, track) the tracks of the corridor above row k, (band, 2n + 1, i) loop i.
+YKey = tuple[int, int, int]
 Adjacency = dict[str, list[tuple[str, str]]]  # node id -> (flow id, target id) for each outgoing flow
 
 
@@ -316,14 +329,22 @@ def _loop_closing_flows(nodes: list[str], adjacency: Adjacency, starts: list[str
     return back
 
 
-@dataclass
+@dataclass(eq=False)
+class _Step:
+    """Run horizontally to the flow's own track in ``channel``, then vertically to ``level``."""
+
+    channel: int
+    level: YKey
+    corridor: tuple[int, int] | None = None  # (band, k) when ``level`` is a track of the corridor above row k
+
+
+@dataclass(eq=False)
 class _Route:
     """How one sequence flow is drawn: rows, corridors and channel steps first, coordinates later.
 
     A route leaves its source horizontally at level ``start`` (the source's row, or for a flow leaving a
-    boundary event the leg below its host), and each step ``(channel, level)`` runs horizontally to this
-    flow's own track in ``channel`` and then vertically to ``level``; the last level is the target's row,
-    entered from the left.
+    boundary event the leg below its host) and follows its steps; the last step's level is the target's
+    row, which it enters from the left.
     """
 
     flow_id: str
@@ -332,8 +353,7 @@ class _Route:
     name: str
     index: int  # document order
     start: YKey
-    steps: list[tuple[int, YKey]] = field(default_factory=list)
-    corridor: tuple[int, int] | None = None  # (band, k) when the first step ends in a corridor track
+    steps: list[_Step] = field(default_factory=list)
     points: list[Point] = field(default_factory=list)
     label: Box | None = None
 
@@ -341,7 +361,7 @@ class _Route:
         return self.source == other.source or self.target == other.target
 
 
-@dataclass
+@dataclass(eq=False)
 class _Net:
     """One vertical run of a route in a channel, with the levels its horizontal runs meet it at.
 
@@ -350,7 +370,7 @@ class _Net:
     """
 
     route: _Route
-    step: int
+    step: _Step
     pins: tuple[tuple[YKey, str], tuple[YKey, str]]
 
     @property
@@ -510,7 +530,7 @@ class _Container:
         self.band_h: list[int] = []
         self.routes: list[_Route] = []
         self.nets: dict[int, list[_Net]] = {}  # channel -> its vertical runs, left to right
-        self.corridors: dict[tuple[int, int], list[_Route]] = {}  # (band, k) -> routes, top to bottom
+        self.corridors: dict[tuple[int, int], list[tuple[_Route, _Step]]] = {}  # (band, k) -> tracks, top down
         self.loops: dict[int, list[_Route]] = {}  # band -> back flows, top to bottom
         self.leg_index: dict[str, int] = {}  # boundary event -> its leg below the host (0 is highest)
         self.level_y: dict[YKey, int] = {}
@@ -670,6 +690,12 @@ class _Container:
     def _row_key(self, node_id: str) -> YKey:
         return (self.band_of[node_id], 2 * self.slot[node_id] + 1, 0)
 
+    def _leg_key(self, boundary_id: str) -> YKey:
+        """The level of the leg that the flows leaving a boundary event run along below its host."""
+        host = self.host_of[boundary_id]
+        sub = 1 + LEG_KEYS * self.rank[host] + self.leg_index[boundary_id]
+        return (self.band_of[host], 2 * self.slot[host] + 1, sub)
+
     def _plan(self) -> None:
         """Choose, for every flow, the rows, corridors and channels it runs in, and order the tracks."""
         for ids in self.boundaries.values():
@@ -680,10 +706,7 @@ class _Container:
             origin = self._source(source)
             if target not in self.rank or origin not in self.rank:
                 continue
-            if source in self.host_of:
-                start = (self.band_of[origin], 2 * self.slot[origin] + 1, 1 + self.leg_index[source])
-            else:
-                start = self._row_key(source)
+            start = self._leg_key(source) if source in self.host_of else self._row_key(source)
             self.routes.append(_Route(flow_id, source, target, (el.get("name") or "").strip(), i, start))
 
         n_out: dict[str, int] = {}
@@ -709,17 +732,16 @@ class _Container:
             t_key = self._row_key(route.target)
             sb, ss = self.band_of[origin], self.slot[origin]
             tb, ts = self.band_of[route.target], self.slot[route.target]
-            from_leg = route.source in self.host_of
             on_target_row = [(c, tb, ts) for c in range(sc + 1, tc)]
             on_source_row = [(c, sb, ss) for c in range(sc + 1, tc)]
-            options: list[tuple[list[tuple[int, int, int]], list[tuple[int, YKey]]]] = []
+            options: list[tuple[list[tuple[int, int, int]], list[_Step]]] = []
             if route.start == t_key:
                 options.append((on_target_row, []))  # straight
             if tc == sc + 1:
-                options.append(([], [(sc, t_key)]))
-            via_target = (on_target_row, [(sc, t_key)])
-            via_source = (on_source_row, [(tc - 1, t_key)])
-            if from_leg:
+                options.append(([], [_Step(sc, t_key)]))
+            via_target = (on_target_row, [_Step(sc, t_key)])
+            via_source = (on_source_row, [_Step(tc - 1, t_key)])
+            if route.source in self.host_of:
                 options.append(via_target)
             elif n_out.get(route.source, 0) > 1:
                 options += [via_target, via_source]
@@ -733,9 +755,7 @@ class _Container:
                     break
             else:
                 corridor = self._pick_corridor((sb, 2 * ss + 1), (tb, 2 * ts + 1))
-                route.corridor = corridor
-                self.corridors.setdefault(corridor, []).append(route)
-                route.steps = [(sc, (corridor[0], 2 * corridor[1], -1)), (tc - 1, t_key)]
+                route.steps = [_Step(sc, (corridor[0], 2 * corridor[1], -1), corridor), _Step(tc - 1, t_key)]
 
         for route in self.routes:
             if route.flow_id in self.back:
@@ -748,31 +768,77 @@ class _Container:
             for i, route in enumerate(loops):
                 loop_key = (band, 2 * self.n_rows[band] + 1, i)
                 sc = self.rank[self._source(route.source)]
-                route.steps = [(sc, loop_key), (self.rank[route.target] - 1, self._row_key(route.target))]
+                route.steps = [_Step(sc, loop_key), _Step(self.rank[route.target] - 1, self._row_key(route.target))]
 
-        for corridor, routes in self.corridors.items():
-            order = _best_order([[self._corridor_cost(a, b, corridor) for b in routes] for a in routes])
-            routes[:] = [routes[i] for i in order]
-            for track, route in enumerate(routes):
-                channel, _ = route.steps[0]
-                route.steps[0] = (channel, (corridor[0], 2 * corridor[1], track))
+        for _ in range(DOGLEG_ROUNDS):
+            self._order_corridors()
+            clashes = self._order_channels()
+            if not any([self._dogleg(net) for net in clashes]):
+                break
 
+    def _order_corridors(self) -> None:
+        """Give each route running along a corridor a track of its own there, in the order that crosses least."""
+        self.corridors = {}
+        for route in self.routes:
+            for step in route.steps:
+                if step.corridor is not None:
+                    self.corridors.setdefault(step.corridor, []).append((route, step))
+        for corridor, members in self.corridors.items():
+            costs = [[self._corridor_cost(a, b, corridor) for b in members] for a in members]
+            members[:] = [members[i] for i in _best_order(costs)]
+            for track, (_, step) in enumerate(members):
+                step.level = (corridor[0], 2 * corridor[1], track)
+
+    def _order_channels(self) -> list[_Net]:
+        """Put the vertical runs in each channel in the order that crosses least; return the runs that
+        still clash with the run left of them (two flows on one line)."""
         nets: dict[int, list[_Net]] = {}
         for route in self.routes:
             prev_key, prev_pos = route.start, 2 * self.rank[self._source(route.source)] + 1
-            for i, (channel, level) in enumerate(route.steps):
-                pos = 2 * channel + 2
+            for i, step in enumerate(route.steps):
+                pos = 2 * step.channel + 2
                 last = i + 1 == len(route.steps)
-                next_pos = 2 * self.rank[route.target] + 1 if last else 2 * route.steps[i + 1][0] + 2
-                pins = ((prev_key, "L" if prev_pos < pos else "R"), (level, "R" if next_pos > pos else "L"))
-                nets.setdefault(channel, []).append(_Net(route, i, pins))
-                prev_key, prev_pos = level, pos
+                next_pos = 2 * self.rank[route.target] + 1 if last else 2 * route.steps[i + 1].channel + 2
+                # Two steps in one channel (a dogleg): the first run is left of the second.
+                pins = ((prev_key, "L" if prev_pos <= pos else "R"), (step.level, "R" if next_pos >= pos else "L"))
+                nets.setdefault(step.channel, []).append(_Net(route, step, pins))
+                prev_key, prev_pos = step.level, pos
         self.nets = {}
+        clashes: list[_Net] = []
         for channel, members in sorted(nets.items()):
-            costs = [
-                [_net_cost(a, b) + (1 if i > j else 0) for j, b in enumerate(members)] for i, a in enumerate(members)
-            ]
-            self.nets[channel] = [members[i] for i in _best_order(costs)]
+            costs = [[self._pair_cost(a, b, i, j) for j, b in enumerate(members)] for i, a in enumerate(members)]
+            order = _best_order(costs)
+            self.nets[channel] = [members[i] for i in order]
+            for p, i in enumerate(order):
+                if any(costs[j][i] >= CLASH_COST for j in order[:p]):
+                    clashes.append(members[i])
+        return clashes
+
+    @staticmethod
+    def _pair_cost(a: _Net, b: _Net, i: int, j: int) -> int:
+        if a.route is b.route:
+            steps = a.route.steps
+            return CLASH_COST if steps.index(a.step) > steps.index(b.step) else 0
+        return _net_cost(a, b) + (1 if i > j else 0)
+
+    def _dogleg(self, net: _Net) -> bool:
+        """Split a vertical run that cannot avoid another flow's line in two, joined through a corridor
+        between its ends (the two runs can then go either side of the other flow's)."""
+        route, step = net.route, net.step
+        if step.corridor is not None or any(s is not step and s.channel == step.channel for s in route.steps):
+            return False  # already a corridor end or a dogleg
+        low, high = net.low, net.high
+        between = [
+            (band, k)
+            for band in range(low[0], high[0] + 1)
+            for k in range(self.n_rows[band] + 1)
+            if low < (band, 2 * k, -1) and (band, 2 * k, 1 << 30) < high
+        ]
+        if not between:
+            return False
+        corridor = between[len(between) // 2]
+        route.steps.insert(route.steps.index(step), _Step(step.channel, (corridor[0], 2 * corridor[1], -1), corridor))
+        return True
 
     def _global_level(self, band: int, level: int) -> int:
         return sum(2 * self.n_rows[b] + 2 for b in range(band)) + level
@@ -793,18 +859,18 @@ class _Container:
 
         return min(candidates, key=climb)
 
-    def _corridor_cost(self, a: _Route, b: _Route, corridor: tuple[int, int]) -> int:
+    def _corridor_cost(self, a: tuple[_Route, _Step], b: tuple[_Route, _Step], corridor: tuple[int, int]) -> int:
         """The cost of running ``a`` on a track above ``b`` in one corridor (crossings of their ends)."""
-        if a is b:
+        if a[0] is b[0]:
             return 0
-        level = self._global_level(corridor[0], 2 * corridor[1])
+        level = (corridor[0], 2 * corridor[1], 0)
 
-        def ends(route: _Route) -> tuple[int, int, list[tuple[int, bool]]]:
-            source, target = self._source(route.source), route.target
-            first, last = route.steps[0][0], route.steps[1][0]
-            s_up = self._global_level(self.band_of[source], 2 * self.slot[source] + 1) < level
-            t_up = self._global_level(self.band_of[target], 2 * self.slot[target] + 1) < level
-            return first, last, [(first, s_up), (last, t_up)]
+        def ends(member: tuple[_Route, _Step]) -> tuple[int, int, list[tuple[int, bool]]]:
+            route, step = member
+            i = route.steps.index(step)
+            before = route.start if i == 0 else route.steps[i - 1].level
+            after = route.steps[i + 1]
+            return step.channel, after.channel, [(step.channel, before < level), (after.channel, after.level < level)]
 
         a_first, a_last, a_ends = ends(a)
         b_first, b_last, b_ends = ends(b)
@@ -819,7 +885,7 @@ class _Container:
                 cost += CROSSING_COST
             elif not up and channel in (b_first, b_last):
                 cost += CROSSING_COST // 2
-        return cost + (1 if a.index > b.index else 0)
+        return cost + (1 if a[0].index > b[0].index else 0)
 
     # -- geometry ----------------------------------------------------------------------------------------
 
@@ -897,8 +963,9 @@ class _Container:
             for k, boundary_id in enumerate(ids):
                 cx = hb.cx + (2 * k - (len(ids) - 1)) * step // 2
                 self.rel[boundary_id] = Box(cx - EVENT_SIZE[0] // 2, hb.bottom - EVENT_SIZE[1] // 2, *EVENT_SIZE)
-                key = (self.band_of[host], 2 * self.slot[host] + 1, 1 + self.leg_index[boundary_id])
-                self.level_y[key] = hb.bottom + self._leg_offset(host) + self.leg_index[boundary_id] * LEG_STEP
+                self.level_y[self._leg_key(boundary_id)] = (
+                    hb.bottom + self._leg_offset(host) + self.leg_index[boundary_id] * LEG_STEP
+                )
         for node_id, el in [*self.nodes.items(), *self.boundary_elements.items()]:
             node_label = self._node_label(node_id, el, self.rel[node_id])
             if node_label is not None:
@@ -915,11 +982,11 @@ class _Container:
             label = Box(box.cx + 6, label.y, label.w, label.h)
         return label
 
-    def _track_x(self, channel: int, route: _Route, step: int) -> int:
-        for i, net in enumerate(self.nets[channel]):
-            if net.route is route and net.step == step:
-                return self.channel_x[channel] + self.channel_lead[channel] + i * TRACK_X
-        raise AssertionError(f"no track for {route.flow_id} in channel {channel}")  # pragma: no cover
+    def _track_x(self, step: _Step) -> int:
+        for i, net in enumerate(self.nets[step.channel]):
+            if net.step is step:
+                return self.channel_x[step.channel] + self.channel_lead[step.channel] + i * TRACK_X
+        raise AssertionError(f"no track for a step in channel {step.channel}")  # pragma: no cover
 
     def _points(self, route: _Route) -> list[Point]:
         s, t = self.rel[route.source], self.rel[route.target]
@@ -929,10 +996,10 @@ class _Container:
         else:
             y = s.cy
             points = [(s.right, s.cy)]
-        for i, (channel, level) in enumerate(route.steps):
-            x = self._track_x(channel, route, i)
+        for step in route.steps:
+            x = self._track_x(step)
             points.append((x, y))
-            y = self.level_y[level]
+            y = self.level_y[step.level]
             points.append((x, y))
         points.append((t.x, t.cy))
         return _simplify(points)
@@ -976,7 +1043,7 @@ class _Container:
             if not route.name:
                 continue
             w, h = _text_size(route.name)
-            segments = self._label_segments(route)
+            segments = self._label_segments(route) or [(route.points[0], route.points[-1])]
             best: tuple[int, int, Box] | None = None  # (score, clutter, box)
             fallback: tuple[int, Box] | None = None
             for n, (p, q) in enumerate(segments):
@@ -1000,7 +1067,7 @@ class _Container:
                 if best is not None:
                     break
             chosen = best[2] if best is not None else fallback[1] if fallback is not None else None
-            if chosen is None:
+            if chosen is None:  # pragma: no cover - the first segment always has places, if crowded ones
                 p, q = segments[0]
                 chosen = Box(min(p[0], q[0]) + 4, p[1] - EDGE_LABEL_GAP - h, w, h)
             route.label = chosen

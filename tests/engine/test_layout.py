@@ -609,3 +609,278 @@ def test_pools_nested_lanes_and_message_flows() -> None:
     edges = _edges(xml)
     assert _on_border(edges["referral"][0], police) and _on_border(edges["referral"][-1], shapes["received"])
     assert _on_border(edges["reply"][0], shapes["send_reply"]) and _on_border(edges["reply"][-1], police)
+
+
+# Consent, as in initial contact: a gateway fanning out to three targets in the next column, and two
+# gateways whose "Given" and "Refused" flows converge on the same two tasks, the first from two columns
+# further back; all decision flows are named; inside a multi-instance subprocess.
+CONSENT = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="{BPMN}" id="d">
+  <bpmn:process id="consent" isExecutable="true">
+    <bpmn:startEvent id="received" name="Contact received" />
+    <bpmn:subProcess id="each_child" name="Decide for each child">
+      <bpmn:multiInstanceLoopCharacteristics />
+      <bpmn:startEvent id="child_start" name="Child to decide" />
+      <bpmn:userTask id="decide" name="Decide threshold and outcome" />
+      <bpmn:exclusiveGateway id="threshold" name="Threshold?" default="below_flow" />
+      <bpmn:scriptTask id="strategy" name="Accept for a strategy discussion" />
+      <bpmn:endEvent id="strategy_end" name="Hand over to strategy discussion" />
+      <bpmn:exclusiveGateway id="consent_given" name="Consent given?" default="not_obtained" />
+      <bpmn:userTask id="seek" name="Seek parental consent" />
+      <bpmn:exclusiveGateway id="consent_after" name="Consent after asking?" default="after_refused" />
+      <bpmn:scriptTask id="accept" name="Accept as referral" />
+      <bpmn:endEvent id="accepted" name="Accepted as referral" />
+      <bpmn:scriptTask id="close" name="Close: consent not given" />
+      <bpmn:endEvent id="closed" name="Closed: no consent" />
+      <bpmn:scriptTask id="below" name="Record the outcome chosen" />
+      <bpmn:endEvent id="below_end" name="Closed below threshold" />
+      <bpmn:sequenceFlow id="to_decide" sourceRef="child_start" targetRef="decide" />
+      <bpmn:sequenceFlow id="to_threshold" sourceRef="decide" targetRef="threshold" />
+      <bpmn:sequenceFlow id="s47" name="Significant harm (s47)" sourceRef="threshold" targetRef="strategy" />
+      <bpmn:sequenceFlow id="s17" name="Child in need (s17)" sourceRef="threshold" targetRef="consent_given" />
+      <bpmn:sequenceFlow id="below_flow" name="Below early help" sourceRef="threshold" targetRef="below" />
+      <bpmn:sequenceFlow id="to_strategy_end" sourceRef="strategy" targetRef="strategy_end" />
+      <bpmn:sequenceFlow id="given" name="Given" sourceRef="consent_given" targetRef="accept" />
+      <bpmn:sequenceFlow id="refused" name="Refused" sourceRef="consent_given" targetRef="close" />
+      <bpmn:sequenceFlow id="not_obtained" name="Not obtained" sourceRef="consent_given" targetRef="seek" />
+      <bpmn:sequenceFlow id="to_after" sourceRef="seek" targetRef="consent_after" />
+      <bpmn:sequenceFlow id="after_given" name="Given" sourceRef="consent_after" targetRef="accept" />
+      <bpmn:sequenceFlow id="after_refused" name="Refused" sourceRef="consent_after" targetRef="close" />
+      <bpmn:sequenceFlow id="to_accepted" sourceRef="accept" targetRef="accepted" />
+      <bpmn:sequenceFlow id="to_closed" sourceRef="close" targetRef="closed" />
+      <bpmn:sequenceFlow id="to_below_end" sourceRef="below" targetRef="below_end" />
+    </bpmn:subProcess>
+    <bpmn:endEvent id="decided" name="Decided" />
+    <bpmn:sequenceFlow id="to_each_child" sourceRef="received" targetRef="each_child" />
+    <bpmn:sequenceFlow id="to_decided" sourceRef="each_child" targetRef="decided" />
+  </bpmn:process>
+</bpmn:definitions>
+""".encode()
+
+# A multi-instance subprocess with one row, whose middle node is a gateway with a three-line label: the
+# label hangs below the row, right above the marker at the subprocess's bottom centre.
+MARKER_FIXTURE = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="{BPMN}" id="d">
+  <bpmn:process id="agencies" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:subProcess id="ask_each" name="Ask each agency">
+      <bpmn:multiInstanceLoopCharacteristics isSequential="true" />
+      <bpmn:startEvent id="asked" name="Agency asked" />
+      <bpmn:exclusiveGateway id="any_concern" name="Any concern about the child at all?" />
+      <bpmn:endEvent id="answered" name="Answer recorded" />
+      <bpmn:sequenceFlow id="to_gateway" sourceRef="asked" targetRef="any_concern" />
+      <bpmn:sequenceFlow id="recorded" name="Recorded" sourceRef="any_concern" targetRef="answered" />
+    </bpmn:subProcess>
+    <bpmn:endEvent id="end" />
+    <bpmn:sequenceFlow id="to_ask" sourceRef="start" targetRef="ask_each" />
+    <bpmn:sequenceFlow id="to_end" sourceRef="ask_each" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+""".encode()
+
+FIXTURES = {
+    "front_door": FIXTURE,
+    "marker": MARKER_FIXTURE,
+    "consent": CONSENT,
+    "boundary": BOUNDARY,
+    "parallel_loop": PARALLEL_LOOP,
+    "collaboration": COLLABORATION,
+}
+MIN_TRACK_GAP = 15  # px between the vertical runs of two flows in one gap
+MARKER = (24, 22)  # width and height kept clear at the bottom centre of a subprocess for its marker
+
+Segment = tuple[tuple[int, int], tuple[int, int]]
+
+
+@pytest.fixture(scope="module", params=sorted(FIXTURES))
+def any_laid_out(request: pytest.FixtureRequest) -> bytes:
+    return add_layout(FIXTURES[request.param])
+
+
+@pytest.fixture(scope="module")
+def consent_laid_out() -> bytes:
+    return add_layout(CONSENT)
+
+
+def _ends(xml: bytes) -> dict[str, tuple[str, str]]:
+    """Flow id -> (sourceRef, targetRef) of every sequence and message flow."""
+    root = _root(xml)
+    flows = [*root.iterfind(".//bpmn:sequenceFlow", NS), *root.iterfind(".//bpmn:messageFlow", NS)]
+    return {f.get("id"): (f.get("sourceRef"), f.get("targetRef")) for f in flows}
+
+
+def _segments(points: list[tuple[int, int]]) -> list[Segment]:
+    return [(p, q) for p, q in pairwise(points) if p != q]
+
+
+def _share_a_line(a: Segment, b: Segment) -> bool:
+    """Collinear segments that overlap over more than a point."""
+    (ax1, ay1), (ax2, ay2) = a
+    (bx1, by1), (bx2, by2) = b
+    if ay1 == ay2 == by1 == by2:
+        return min(max(ax1, ax2), max(bx1, bx2)) > max(min(ax1, ax2), min(bx1, bx2))
+    if ax1 == ax2 == bx1 == bx2:
+        return min(max(ay1, ay2), max(by1, by2)) > max(min(ay1, ay2), min(by1, by2))
+    return False
+
+
+def _cross(a: Segment, b: Segment) -> bool:
+    """A horizontal and a vertical segment that cross inside both."""
+    if a[0][1] != a[1][1]:
+        a, b = b, a
+    (ax1, y), (ax2, _) = a
+    (x, by1), (_, by2) = b
+    if a[0][1] != a[1][1] or b[0][0] != b[1][0]:
+        return False
+    return min(ax1, ax2) < x < max(ax1, ax2) and min(by1, by2) < y < max(by1, by2)
+
+
+def _labels(xml: bytes) -> dict[str, Rect]:
+    out: dict[str, Rect] = {}
+    for di in _root(xml).iter(f"{{{BPMNDI}}}BPMNShape", f"{{{BPMNDI}}}BPMNEdge"):
+        b = di.find("bpmndi:BPMNLabel/dc:Bounds", NS)
+        if b is not None:
+            rect = (int(b.get("x")), int(b.get("y")), int(b.get("width")), int(b.get("height")))
+            out[di.get("bpmnElement")] = rect
+    return out
+
+
+def _bands(xml: bytes) -> set[str]:
+    """Lanes and pools: every other shape and label lies inside one."""
+    root = _root(xml)
+    return {el.get("id") for kind in ("lane", "participant") for el in root.iterfind(f".//bpmn:{kind}", NS)}
+
+
+def test_no_two_flows_share_a_line_unless_they_share_an_end(any_laid_out: bytes) -> None:
+    ends = _ends(any_laid_out)
+    edges = _edges(any_laid_out)
+    for a, b in combinations(edges, 2):
+        if ends[a][0] == ends[b][0] or ends[a][1] == ends[b][1]:
+            continue  # a fan-out's first stub, a fan-in's last one
+        for sa in _segments(edges[a]):
+            for sb in _segments(edges[b]):
+                assert not _share_a_line(sa, sb), f"{a} and {b} run along one line: {sa} {sb}"
+
+
+def test_each_flow_runs_vertically_in_a_track_of_its_own(any_laid_out: bytes) -> None:
+    edges = _edges(any_laid_out)
+    verticals = [(f, s) for f, points in edges.items() for s in _segments(points) if s[0][0] == s[1][0]]
+    for (fa, (p, q)), (fb, (r, s)) in combinations(verticals, 2):
+        if fa == fb:
+            continue
+        overlap = min(max(p[1], q[1]), max(r[1], s[1])) - max(min(p[1], q[1]), min(r[1], s[1]))
+        if overlap > 0:
+            assert abs(p[0] - r[0]) >= MIN_TRACK_GAP, f"{fa} and {fb} run down {abs(p[0] - r[0])} px apart"
+
+
+def test_flows_go_round_shapes_not_through_them(any_laid_out: bytes) -> None:
+    shapes = _shapes(any_laid_out)
+    bands = _bands(any_laid_out)
+    ancestors = _ancestor_subprocesses(any_laid_out)
+    for flow, points in _edges(any_laid_out).items():
+        for (x1, y1), (x2, y2) in _segments(points):
+            for shape_id, (x, y, w, h) in shapes.items():
+                if shape_id in bands or shape_id in ancestors[flow]:
+                    continue
+                through = min(x1, x2) < x + w and max(x1, x2) > x and min(y1, y2) < y + h and max(y1, y2) > y
+                assert not through, f"{flow} runs through {shape_id}"
+
+
+def _plane_of(xml: bytes) -> dict[str, int]:
+    """Element id -> the diagram it is drawn in."""
+    out: dict[str, int] = {}
+    for number, diagram in enumerate(_root(xml).iterfind("bpmndi:BPMNDiagram", NS)):
+        for di in diagram.iter(f"{{{BPMNDI}}}BPMNShape", f"{{{BPMNDI}}}BPMNEdge"):
+            out[di.get("bpmnElement")] = number
+    return out
+
+
+def test_labels_overlap_no_shape_and_no_other_label(any_laid_out: bytes) -> None:
+    labels = _labels(any_laid_out)
+    shapes = _shapes(any_laid_out)
+    bands = _bands(any_laid_out)
+    ancestors = _ancestor_subprocesses(any_laid_out)
+    plane = _plane_of(any_laid_out)
+    for element, label in labels.items():
+        for shape_id, shape in shapes.items():
+            if plane[shape_id] == plane[element] and shape_id not in bands and shape_id not in ancestors[element]:
+                assert not _overlap(label, shape), f"the label of {element} overlaps {shape_id}"
+    for (a, ra), (b, rb) in combinations(labels.items(), 2):
+        if plane[a] == plane[b]:
+            assert not _overlap(ra, rb), f"the labels of {a} and {b} overlap"
+
+
+def test_flow_labels_sit_on_their_own_flow(any_laid_out: bytes) -> None:
+    """Just above or below a horizontal segment of the flow, and not where it shares a stub with a flow
+    from the same source that carries on further (a label there would seem to name that flow)."""
+    labels = _labels(any_laid_out)
+    edges = _edges(any_laid_out)
+    ends = _ends(any_laid_out)
+    sequence_flows = {f.get("id") for f in _root(any_laid_out).iterfind(".//bpmn:sequenceFlow", NS)}
+    for flow, label in labels.items():
+        if flow not in sequence_flows:
+            continue  # a node's label, or a message flow's (beside its vertical run between pools)
+        x, y, w, h = label
+        beside = [
+            (p, q)
+            for p, q in _segments(edges[flow])
+            if p[1] == q[1] and y - 6 <= p[1] <= y + h + 6 and min(p[0], q[0]) < x + w and max(p[0], q[0]) > x
+        ]
+        assert beside, f"the label of {flow} is not beside a horizontal segment of it"
+        siblings = [f for f in edges if f != flow and ends[f][0] == ends[flow][0]]
+        p, q = beside[0]
+        forward = 1 if q[0] > p[0] else -1
+        for sibling in siblings:
+            for r, s in _segments(edges[sibling]):
+                along = r[1] == s[1] == p[1] and min(r[0], s[0]) < x + w and max(r[0], s[0]) > x
+                if along:
+                    carries_on = q[0] > max(r[0], s[0]) if forward > 0 else q[0] < min(r[0], s[0])
+                    assert carries_on, f"the label of {flow} is on a stub that {sibling} carries on along"
+
+
+def test_subprocess_content_is_inside_and_clear_of_the_marker(any_laid_out: bytes) -> None:
+    shapes = _shapes(any_laid_out)
+    labels = _labels(any_laid_out)
+    edges = _edges(any_laid_out)
+    ancestors = _ancestor_subprocesses(any_laid_out)
+    for sub in {a for found in ancestors.values() for a in found}:
+        box = shapes[sub]
+        marker = (box[0] + box[2] // 2 - MARKER[0] // 2, box[1] + box[3] - MARKER[1], *MARKER)
+        inside = [element for element, found in ancestors.items() if sub in found]
+        for element in inside:
+            for rect in (shapes.get(element), labels.get(element)):
+                if rect is None:
+                    continue
+                assert _inside(rect, box), f"{element} reaches out of {sub}"
+                assert not _overlap(rect, marker), f"{element} is on the marker of {sub}"
+            for p, q in _segments(edges.get(element, [])):
+                segment_box = (min(p[0], q[0]), min(p[1], q[1]), abs(q[0] - p[0]) + 1, abs(q[1] - p[1]) + 1)
+                assert not _overlap(segment_box, marker), f"{element} runs over the marker of {sub}"
+
+
+def test_targets_stack_in_the_order_of_their_gateways_flows(consent_laid_out: bytes) -> None:
+    shapes = _shapes(consent_laid_out)
+    column = [shapes[n] for n in ("strategy", "consent_given", "below")]  # the threshold's three targets
+    assert len({r[0] + r[2] // 2 for r in column}) == 1
+    assert [r[1] for r in column] == sorted(r[1] for r in column)
+    accept, close = shapes["accept"], shapes["close"]
+    assert accept[0] == close[0] and accept[1] < close[1]  # "Given" before "Refused" at both gateways
+    # so that the flows converging on them do not cross each other
+    edges = _edges(consent_laid_out)
+    for into_accept in ("given", "after_given"):
+        for into_close in ("refused", "after_refused"):
+            for sa in _segments(edges[into_accept]):
+                for sb in _segments(edges[into_close]):
+                    assert not _cross(sa, sb), (into_accept, into_close)
+
+
+def test_converging_flows_keep_their_own_routes(consent_laid_out: bytes) -> None:
+    """A gateway's "Given" and "Refused" part after its first stub, and their labels are apart."""
+    edges = _edges(consent_laid_out)
+    given, refused = edges["given"], edges["refused"]
+    shared = [(a, b) for a in _segments(given) for b in _segments(refused) if _share_a_line(a, b)]
+    assert len(shared) <= 1 and all(a[0] == given[0] for a, _ in shared)  # at most the stub off the gateway
+    labels = _labels(consent_laid_out)
+    for a, b in (("given", "refused"), ("after_given", "after_refused"), ("given", "after_given")):
+        assert labels[a] != labels[b]
+        assert not _overlap(labels[a], labels[b])
