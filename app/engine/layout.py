@@ -51,42 +51,18 @@ from typing import Any
 
 from lxml import etree
 
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
-DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
-DI_NS = "http://www.omg.org/spec/DD/20100524/DI"
-SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+from app.engine.bpmn_names import (
+    BPMN_NS,
+    BPMNDI_NS,
+    DC_NS,
+    DI_NS,
+    EVENT_TAGS,
+    FLOW_NODE_TAGS,
+    GATEWAY_TAGS,
+    SUBPROCESS_TAGS,
+)
 
 _PREFERRED_PREFIXES = {BPMNDI_NS: "bpmndi", DC_NS: "dc", DI_NS: "di"}
-
-TASK_TAGS = frozenset(
-    {
-        "task",
-        "userTask",
-        "serviceTask",
-        "scriptTask",
-        "manualTask",
-        "businessRuleTask",
-        "sendTask",
-        "receiveTask",
-        "callActivity",
-    }
-)
-EVENT_TAGS = frozenset(
-    {
-        "startEvent",
-        "endEvent",
-        "intermediateCatchEvent",
-        "intermediateThrowEvent",
-        "implicitThrowEvent",
-        "boundaryEvent",
-    }
-)
-GATEWAY_TAGS = frozenset(
-    {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway"}
-)
-SUBPROCESS_TAGS = frozenset({"subProcess", "transaction", "adHocSubProcess"})
-FLOW_NODE_TAGS = TASK_TAGS | EVENT_TAGS | GATEWAY_TAGS | SUBPROCESS_TAGS
 
 # Standard shape sizes (width, height).
 TASK_SIZE = (100, 80)

@@ -21,10 +21,11 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 
+from app.engine.bpmn_names import BPMN_NS, PATH_NODE_TAGS, SPIFF_NS
 from app.engine.sandbox import SandboxError, compile_expression, compile_script, trial_run
 
-BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+BPMN = BPMN_NS
+SPIFF = SPIFF_NS
 NS = {"bpmn": BPMN, "spiffworkflow": SPIFF}
 MAX_DIAGRAM_BYTES = 2 * 1024 * 1024
 FORM_PROPERTY = "formJsonSchemaFilename"
@@ -341,31 +342,6 @@ def _check_graph(parsed: ParsedBundle) -> list[Problem]:
     return problems
 
 
-FLOW_NODES = {
-    "startEvent",
-    "endEvent",
-    "intermediateCatchEvent",
-    "intermediateThrowEvent",
-    "task",
-    "userTask",
-    "serviceTask",
-    "scriptTask",
-    "manualTask",
-    "businessRuleTask",
-    "sendTask",
-    "receiveTask",
-    "callActivity",
-    "subProcess",
-    "transaction",
-    "adHocSubProcess",
-    "exclusiveGateway",
-    "parallelGateway",
-    "inclusiveGateway",
-    "eventBasedGateway",
-    "complexGateway",
-}
-
-
 def _graph_of(container: Any) -> tuple[set[str], dict[str, list[str]], list[str], set[str]]:
     """The flow nodes of one process or subprocess and the sequence flows between them. Boundary events,
     properties, data objects and artifacts are not on a path of their own."""
@@ -379,7 +355,7 @@ def _graph_of(container: Any) -> tuple[set[str], dict[str, list[str]], list[str]
         local = etree.QName(child).localname
         if local == "sequenceFlow":
             edges.setdefault(child.get("sourceRef"), []).append(child.get("targetRef"))
-        elif local in FLOW_NODES and child.get("id"):
+        elif local in PATH_NODE_TAGS and child.get("id"):
             nodes.add(child.get("id"))
             if local == "startEvent":
                 starts.append(child.get("id"))
