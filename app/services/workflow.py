@@ -77,16 +77,21 @@ def first_task(bundle: ParsedBundle) -> ReadyTask:
     return _first_tasks[bundle.hash]
 
 
+def _new_instance(case: Case, bundle_row: ProcessBundle, user_id: int | None) -> ProcessInstance:
+    instance = ProcessInstance(case_id=case.id, bundle_id=bundle_row.id, flow=bundle_row.flow, state="")
+    db.session.add(instance)
+    db.session.flush()
+    audit.record("PROCESS_STARTED", user_id, case_id=case.id, instance_id=instance.id, bundle_id=bundle_row.id)
+    return instance
+
+
 def start_instance(case: Case, bundle_row: ProcessBundle, user: User | None) -> ProcessInstance:
     """Start an instance of a bundle on a case and run it to its first wait, inside the caller's transaction."""
     bundle = bundles.parsed(bundle_row)
     run = _Run(case)
     workflow, failure = runtime.start(bundle, run.caller)
-    instance = ProcessInstance(case_id=case.id, bundle_id=bundle_row.id, flow=bundle.flow, state="")
-    db.session.add(instance)
-    db.session.flush()
     user_id = user.id if user else None
-    audit.record("PROCESS_STARTED", user_id, case_id=case.id, instance_id=instance.id, bundle_id=bundle_row.id)
+    instance = _new_instance(case, bundle_row, user_id)
     _save(instance, workflow, bundle, failure, user_id)
     _queue_outgoing(case, instance, run.outgoing, user_id)
     return instance
@@ -100,10 +105,7 @@ def start_with_first_task(case: Case, bundle_row: ProcessBundle, user: User, dat
     if failure is not None:
         raise NotSaved(f"the {bundle.flow} flow could not start: {failure.message}")
     first = runtime.ready_user_tasks(workflow, bundle)[0]
-    instance = ProcessInstance(case_id=case.id, bundle_id=bundle_row.id, flow=bundle.flow, state="")
-    db.session.add(instance)
-    db.session.flush()
-    audit.record("PROCESS_STARTED", user.id, case_id=case.id, instance_id=instance.id, bundle_id=bundle_row.id)
+    instance = _new_instance(case, bundle_row, user.id)
     _validate(bundle, first, data)
     failure = runtime.complete_user_task(workflow, first.id, data)
     _after_user_task(instance, workflow, bundle, run, user, first, data, failure)
