@@ -18,7 +18,8 @@ def summarize(schema: dict[str, Any] | None, data: dict[str, Any]) -> list[list[
         if prop.get("type") == "array" and isinstance(value, list) and prop.get("items", {}).get("type") == "object":
             item_title = prop["items"].get("title", "Item")
             names = [str(v.get("name", "")) for v in value if isinstance(v, dict)]
-            rows.append([prop.get("title", name), f"{len(value)} × {item_title.lower()}: " + ", ".join(names)])
+            summary = f"{len(value)} × {item_title.lower()}: " + ", ".join(names) if names else "None recorded"
+            rows.append([prop.get("title", name), summary])
         elif isinstance(value, dict):
             rows.extend(summarize(prop, value))
         else:

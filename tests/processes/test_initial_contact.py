@@ -61,7 +61,7 @@ def test_each_child_has_an_outcome_as_soon_as_that_child_is_decided(fresh) -> No
     workflow.complete_task(
         scenarios.demo_user("ssw"),
         ben.id,
-        {"threshold": "s47", "parents_informed": True, "rationale": "Unexplained bruising on a three-year-old."},
+        {"threshold": "s47", "parents_told": "yes", "rationale": "Unexplained bruising on a three-year-old."},
     )
     db.session.expire_all()
     children = {c.person.name: c for c in db.session.get(Case, case.id).children}

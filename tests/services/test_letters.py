@@ -45,11 +45,11 @@ def test_no_letter_to_an_address_that_is_not_safe(fresh) -> None:
 
 def test_parents_who_are_not_to_be_told_get_no_letter(fresh) -> None:
     case = contacts.record_contact(user("fpoc"), SCENARIO["start"])
-    letters = decide(case.id, threshold="s47", parents_informed=False, not_informing_reason="obstruct_police")
+    letters = decide(case.id, threshold="s47", parents_told="obstruct_police")
     assert [i.recipient_role for i in letters] == ["referrer"]
 
 
 def test_parents_who_are_told_of_a_strategy_discussion_get_their_letter(fresh) -> None:
     case = contacts.record_contact(user("fpoc"), SCENARIO["start"])
-    letters = decide(case.id, threshold="s47", parents_informed=True)
+    letters = decide(case.id, threshold="s47", parents_told="yes")
     assert sorted(i.recipient_role for i in letters) == ["parent", "referrer"]

@@ -58,8 +58,14 @@ def test_record_a_contact_about_two_children_then_decide_each(web) -> None:
     assert sorted(name for _, name in links) == ["Amy Example", "Ben Example"]
     by_child = {name: task_id for task_id, name in links}
 
-    # The decision is made beside the concern as it was reported.
-    assert "Amy said she is frightened to go home" in web.get(f"/tasks/{by_child['Amy Example']}")
+    # The decision is made beside the concern as it was reported; the questions that belong to one
+    # threshold are revealed under it (the outcome under "below early help", telling the parents under s47).
+    task_page = web.get(f"/tasks/{by_child['Amy Example']}")
+    assert "Amy said she is frightened to go home" in task_page
+    s47_reveal = task_page[task_page.index('id="conditional-threshold-4"') :]
+    assert 'name="parents_told"' in s47_reveal[: s47_reveal.index("</fieldset>")]
+    below_reveal = task_page[task_page.index('id="conditional-threshold"') :]
+    assert 'name="outcome"' in below_reveal[: below_reveal.index("</select>")]
 
     # A decision without its rationale is refused, with the answers kept.
     form = web.post(f"/tasks/{by_child['Amy Example']}", [("threshold", "s17")], expect=400).get_data(as_text=True)
@@ -75,8 +81,7 @@ def test_record_a_contact_about_two_children_then_decide_each(web) -> None:
         f"/tasks/{by_child['Ben Example']}",
         [
             ("threshold", "s47"),
-            ("parents_informed", "no"),
-            ("not_informing_reason", "obstruct_police"),
+            ("parents_told", "obstruct_police"),
             ("rationale", "An unexplained bruise on a child under three: significant harm, strategy discussion."),
         ],
         expect=302,
