@@ -95,14 +95,6 @@ class ParsedBundle:
                 )
         return flows
 
-    def element_names(self) -> dict[str, str]:
-        names = {}
-        for tree in self.trees.values():
-            for el in tree.iter():
-                if isinstance(el.tag, str) and el.get("id"):
-                    names[el.get("id")] = el.get("name") or el.get("id")
-        return names
-
 
 def bundle_hash(files: Mapping[str, str], forms: Mapping[str, Any]) -> str:
     digest = hashlib.sha256()

@@ -18,7 +18,6 @@ EVENT_KEYS: dict[str, frozenset[str]] = {
         "PROCESS_COMPLETED": {"case_id", "instance_id"},
         "PROCESS_STEP_FAILED": {"case_id", "instance_id", "bpmn_id"},
         "TASK_COMPLETED": {"case_id", "instance_id", "task_id", "bpmn_id"},
-        "TASK_CONFLICTED": {"case_id", "task_id"},
         "OUTBOX_ITEM_QUEUED": {"case_id", "instance_id", "outbox_item_id", "template"},
         "BUNDLE_IMPORTED": {"bundle_id", "flow"},
         "BUNDLE_MADE_LIVE": {"bundle_id", "flow"},

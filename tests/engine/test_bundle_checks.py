@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,7 +103,8 @@ def with_doctype(text: str, doctype: str) -> str:
 def test_the_shipped_bundle_passes(source: str, forms: dict[str, Any]) -> None:
     parsed = bundles.check(FLOW, {FILE: source}, forms)
     assert parsed.spec.name == FLOW
-    assert {"record_contact", "ssw_decision", "seek_consent"} <= set(parsed.element_names())
+    flows = parsed.sequence_flows()
+    assert {"record_contact", "ssw_decision", "seek_consent"} <= {f.source for f in flows}
 
 
 def test_a_user_task_naming_a_form_that_does_not_exist(source: str, forms: dict[str, Any]) -> None:
@@ -197,12 +197,10 @@ def test_an_attack_in_diagram_code_is_refused_at_deploy(
 
 def test_a_script_that_blows_memory_is_found_by_the_trial_run(source: str, forms: dict[str, Any]) -> None:
     diagram = replace_once(source, BELOW_SCRIPT, "<bpmn:script>x = [[0]*90000 for i in range(90000)]")
-    started = time.monotonic()
     problem = only(refusal(diagram, forms))
     assert problem.element_id == "below_threshold"
-    assert "trial run" in problem.message
+    assert "trial run of its script" in problem.message
     assert "MB of memory" in problem.message or "seconds of processing time" in problem.message
-    assert time.monotonic() - started < 30
 
 
 def _loop_back(condition: str) -> Callable[[Any], None]:
@@ -289,29 +287,25 @@ def test_an_external_entity_is_refused_and_never_read(
         body = replace_once(source, 'name="Record the contact"', 'name="&e;&s;"')
     else:
         body = replace_once(source, "<bpmn:documentation>The referrer,", "<bpmn:documentation>&e;&s; The referrer,")
-    started = time.monotonic()
     problem = only(refusal(with_doctype(body, doctype), forms))
-    assert time.monotonic() - started < 2
     assert problem.element_id == FILE
-    assert "entit" in problem.message.lower()
+    assert problem.message == "the file declares a document type or entities, which are not allowed"
     assert "compass-xxe-canary-9f3e" not in problem.message
     assert hostname not in problem.message
 
 
 @pytest.mark.parametrize("where", ["attribute", "text"])
-def test_billion_laughs_is_refused_quickly(source: str, forms: dict[str, Any], where: str) -> None:
+def test_billion_laughs_is_refused_before_parsing(source: str, forms: dict[str, Any], where: str) -> None:
     entities = '<!ENTITY lol0 "lol">' + "".join(f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(1, 10))
     doctype = f"<!DOCTYPE lolz [{entities}]>"
     if where == "attribute":
         body = replace_once(source, 'name="Record the contact"', 'name="&lol9;"')
     else:
         body = replace_once(source, "<bpmn:documentation>The referrer,", "<bpmn:documentation>&lol9; The referrer,")
-    started = time.monotonic()
+    # Refused by the check that runs before any parser sees the text, so nothing is ever expanded.
     problem = only(refusal(with_doctype(body, doctype), forms))
-    assert time.monotonic() - started < 2
     assert problem.element_id == FILE
-    assert "entit" in problem.message.lower()
-    assert "lollollol" not in problem.message
+    assert problem.message == "the file declares a document type or entities, which are not allowed"
 
 
 def _padded(source: str, total_bytes: int) -> str:
