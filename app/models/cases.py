@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -16,17 +16,32 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
     reference: Mapped[str] = mapped_column(String(20), unique=True)
     status: Mapped[str] = mapped_column(String(20), default="open")  # open, closed
     source: Mapped[str] = mapped_column(String(20))  # phone, marf
+    # concern, early_help (a request for early help advice or support), notification, pprc
+    request_type: Mapped[str] = mapped_column(String(20), default="concern")
+    disabled_childrens_team: Mapped[bool] = mapped_column(Boolean, default=False)
     concern: Mapped[str] = mapped_column(Text, default="")
     immediate_protection: Mapped[bool | None] = mapped_column()
     consent: Mapped[str | None] = mapped_column(String(20))  # given, refused, not_obtained (at intake)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A phone referral from a professional is followed by the written MARF; a referral waits for it (§4.16).
+    marf_expected: Mapped[bool] = mapped_column(Boolean, default=False)
+    marf_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Recorded in error: left out of every figure, kept for the record (DOMAIN.md "Records").
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    void_reason: Mapped[str | None] = mapped_column(Text)
+    # Re-opening a closed contact starts a new contact linked to the old one.
+    reopened_from_id: Mapped[int | None] = mapped_column(ForeignKey("case_record.id"))
 
     people: Mapped[list["CasePerson"]] = relationship(
         back_populates="case", order_by="CasePerson.id", cascade="all, delete-orphan"
     )
     events: Mapped[list["CaseEvent"]] = relationship(order_by="CaseEvent.id", cascade="all, delete-orphan")
+    referrals: Mapped[list["Referral"]] = relationship(order_by="Referral.id", cascade="all, delete-orphan")
+    consents: Mapped[list["Consent"]] = relationship(order_by="Consent.id", cascade="all, delete-orphan")
+    handovers: Mapped[list["Handover"]] = relationship(order_by="Handover.id", cascade="all, delete-orphan")
 
     @property
     def children(self) -> list["CasePerson"]:
@@ -41,6 +56,8 @@ class Person(db.Model):  # type: ignore[name-defined,misc]
     name: Mapped[str] = mapped_column(String(200))
     name_key: Mapped[str] = mapped_column(String(200), index=True)  # normalised for matching
     date_of_birth: Mapped[date | None] = mapped_column(Date, index=True)
+    address: Mapped[str | None] = mapped_column(Text)
+    postcode: Mapped[str | None] = mapped_column(String(10), index=True)  # upper case, single space
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -76,3 +93,70 @@ class CaseEvent(db.Model):  # type: ignore[name-defined,misc]
     note: Mapped[str | None] = mapped_column(Text)
 
     user = relationship("User", lazy="joined")
+
+
+class Referral(db.Model):  # type: ignore[name-defined,misc]
+    """A child's contact accepted as a referral (§4.16): a record apart from the contact, with its own outcome.
+
+    `accepted_at` is the census referral date and starts the one-working-day clock. It stays empty while the
+    referral waits for the written MARF; a strategy discussion is accepted at once.
+    """
+
+    __tablename__ = "referral"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("case_person.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    threshold: Mapped[str] = mapped_column(String(20))  # s17, s47
+    route: Mapped[str] = mapped_column(String(30))  # consent_given, strategy_discussion, pprc_assessment
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    waiting_for: Mapped[str | None] = mapped_column(String(20))  # marf
+    re_referral: Mapped[bool] = mapped_column(Boolean, default=False)
+    previous_referral_on: Mapped[date | None] = mapped_column(Date)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(40))  # REFERRAL_OUTCOMES
+    outcome_rationale: Mapped[str | None] = mapped_column(Text)
+    next_steps: Mapped[str | None] = mapped_column(Text)
+    outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    child: Mapped[CasePerson] = relationship(lazy="joined")
+
+
+class Consent(db.Model):  # type: ignore[name-defined,misc]
+    """One person's consent as it stood at a moment: given, refused or withdrawn (§3.2, §7).
+
+    Consent changes over time, so each change is a new row; the latest row per person is what is in force.
+    A young person may give their own consent (§7.7), recorded with why their parents are not asked.
+    """
+
+    __tablename__ = "consent_record"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)
+    case_person_id: Mapped[int] = mapped_column(ForeignKey("case_person.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # given, refused, withdrawn, not_reached
+    how: Mapped[str | None] = mapped_column(String(20))  # phone, in_person, in_writing, by_referrer
+    own_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    person: Mapped[CasePerson] = relationship(lazy="joined")
+
+
+class Handover(db.Model):  # type: ignore[name-defined,misc]
+    """Work handed from the initial contact to another flow (MAT, strategy discussion, LADO).
+
+    Each hand-over starts its own process instance on the same case (DESIGN.md rule 3); until that flow
+    exists the hand-over waits here, visible on the case.
+    """
+
+    __tablename__ = "handover"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("case_person.id"))
+    flow: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="waiting")  # waiting, started
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
