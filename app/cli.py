@@ -9,6 +9,11 @@ from app.extensions import db
 
 
 def register(app: Flask) -> None:
+    from app import cli_api, cli_records
+
+    cli_records.register(app)
+    cli_api.register(app)
+
     @app.cli.command("import-processes")
     def import_processes() -> None:
         """Import processes/ and forms/ (idempotent by content hash)."""

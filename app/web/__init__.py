@@ -15,9 +15,9 @@ STATIC_FILES = {"govuk-frontend.min.css", "govuk-frontend.min.js"}
 
 
 def register(app: Flask) -> None:
-    from app.web import auth, cases, contacts, tasks
+    from app.web import api, auth, cases, contacts, people, tasks
 
-    for module in (auth, tasks, contacts, cases):
+    for module in (auth, tasks, contacts, cases, people, api):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"
