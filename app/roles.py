@@ -69,6 +69,22 @@ CONTACT_OUTCOMES: dict[str, str] = {
 HANDOVERS: dict[str, str] = {
     "mat": "Multi Agency Triage",
     "strategy_discussion": "Strategy discussion",
+    "lado": "the LADO",
+}
+
+# The outcome of a referral (§4.17), apart from the contact's outcome.
+REFERRAL_OUTCOMES: dict[str, str] = {
+    "assessment": "Child and family assessment (section 17)",
+    "strategy_discussion": "Strategy discussion (section 47)",
+    "early_help": "Step down to early help",
+    "services": "Services provided without an assessment",
+    "no_further_action": "No further action",
+}
+
+REFERRAL_ROUTES: dict[str, str] = {
+    "consent_given": "Threshold met with consent (section 17)",
+    "strategy_discussion": "Significant harm: strategy discussion (section 47)",
+    "pprc_assessment": "Assessment of a person posing a risk (§11)",
 }
 
 THRESHOLDS: dict[str, str] = {

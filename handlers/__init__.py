@@ -22,16 +22,31 @@ class Outgoing:
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Record:
+    """A fact for the case's own records (a referral accepted, a consent given), written by the service in the
+    same transaction as the step. `kind` names one of the writers in app/services/case_records.py."""
+
+    kind: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Result:
     data: Any = None
     outgoing: list[Outgoing] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
 
 
 class Queries(Protocol):
     """What a handler may read; the service supplies it."""
 
     def earlier_contacts(self, name: str, date_of_birth: str | None) -> list[dict[str, Any]]: ...
+
+    def known_child(self, case_id: int, key: str) -> dict[str, Any]:
+        """What is already known of a child in this case: earlier contacts, open involvement (an open case
+        with its allocated worker, targeted early help), and the last referral."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -69,4 +84,4 @@ def names() -> set[str]:
 
 def load_all() -> None:
     """Import every handler module so its functions register themselves."""
-    from handlers import letters, records  # noqa: F401
+    from handlers import consent, fire_safety, handovers, letters, records, referrals  # noqa: F401

@@ -1,6 +1,7 @@
 """Letters to parents and to the referrer after the decision (§2.2, §4.14, §4.17).
 
-Letters go only to addresses that are safe to write to, and a parent's letter never names the referrer.
+Letters go only to addresses that are safe to write to, and a parent's letter names the referrer only when
+the referrer agreed to be named and that agreement is recorded.
 When the senior social worker decided the parents are not to be told (§3.2: it would put a child or
 someone else at risk, obstruct a police investigation or cause undue delay), no letter goes to them.
 """
@@ -15,12 +16,14 @@ def send_letters(ctx: Context) -> Result:
     decisions = {d["key"]: d for d in ctx.data.get("decisions", [])}
     children = ctx.data.get("children", [])
     # Consent is asked for each child's referral; a refusal for any of them is what the parents hear about.
-    consent_refused = any(d.get("consent") == "refused" for d in decisions.values())
+    consent_refused = any(d.get("consent") in {"refused", "withdrawn"} for d in decisions.values())
     outgoing: list[Outgoing] = []
     withheld: list[str] = []
     parents_not_told = any(d.get("parents_informed") is False for d in decisions.values())
 
     child_lines = [_child_line(c, decisions.get(c["key"], {})) for c in children]
+    referrer = ctx.data.get("referrer", {})
+    named = _named_referrer(referrer)
     parent_template = "consent_not_given" if consent_refused else "information_received"
     for parent in ctx.data.get("parents", []):
         if not parent.get("parental_responsibility"):
@@ -38,12 +41,11 @@ def send_letters(ctx: Context) -> Result:
                 recipient_role="parent",
                 recipient_name=parent["name"],
                 address=parent["address"],
-                fields={"case_reference": ctx.case_reference, "children": child_lines},
+                fields={"case_reference": ctx.case_reference, "children": child_lines, "referrer": named},
             )
         )
 
-    referrer = ctx.data.get("referrer", {})
-    if referrer.get("name"):
+    if referrer.get("name") and (referrer.get("address") or referrer.get("email")):
         outgoing.append(
             Outgoing(
                 channel="letter" if referrer.get("address") else "email",
@@ -57,6 +59,13 @@ def send_letters(ctx: Context) -> Result:
     return Result(
         data={"sent": len(outgoing), "withheld": withheld, "parents_not_told": parents_not_told}, outgoing=outgoing
     )
+
+
+def _named_referrer(referrer: dict[str, Any]) -> dict[str, str] | None:
+    """Who made the contact, for the parents' letter: only with the referrer's recorded agreement."""
+    if referrer.get("agrees_to_be_named") is not True or not referrer.get("name"):
+        return None
+    return {"name": str(referrer["name"]), "agency": str(referrer.get("agency") or "")}
 
 
 def _child_line(child: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ input: XML is parsed with entities and network access off, and every problem fou
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -22,7 +23,8 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 
 from app.engine.bpmn_names import BPMN_NS, PATH_NODE_TAGS, SPIFF_NS
-from app.engine.sandbox import SandboxError, compile_expression, compile_script, trial_run
+from app.engine.calendar import HELPER_NAMES, TRIAL_RESULTS
+from app.engine.sandbox import SandboxError, compile_expression, compile_script, trial_run, unknown_calls
 
 BPMN = BPMN_NS
 SPIFF = SPIFF_NS
@@ -30,6 +32,9 @@ NS = {"bpmn": BPMN, "spiffworkflow": SPIFF}
 MAX_DIAGRAM_BYTES = 2 * 1024 * 1024
 FORM_PROPERTY = "formJsonSchemaFilename"
 SUBJECT_PROPERTY = "taskSubject"
+DUE_PROPERTY = "taskDue"  # an expression giving the moment the task is due (ISO 8601), e.g. working_days(1)
+ASSIGNEE_PROPERTY = "taskAssignee"  # an expression giving the username the task is for
+EXPRESSION_PROPERTIES = (SUBJECT_PROPERTY, DUE_PROPERTY, ASSIGNEE_PROPERTY)
 KNOWN_SPIFF_ELEMENTS = {
     "properties",
     "property",
@@ -222,13 +227,24 @@ def check(parsed: ParsedBundle, *, roles: Iterable[str], handlers: Iterable[str]
             (compile_expression if kind == "expression" else compile_script)(source)
         except SandboxError as err:
             problems.append(Problem(element_id, f"the {kind} does not compile: {err}"))
+            continue
+        unknown = unknown_calls(source, kind, HELPER_NAMES)
+        problems += [Problem(element_id, _unknown_call(kind, name)) for name in unknown]
     problems += _check_graph(parsed)
     if trial and not problems:
         kinds = {element_id: kind for element_id, kind, _source in items}
         problems += [
-            Problem(el, f"a trial run of its {kinds.get(el, 'code')} failed: {msg}") for el, msg in trial_run(items, {})
+            Problem(el, f"a trial run of its {kinds.get(el, 'code')} failed: {msg}")
+            for el, msg in trial_run(items, {}, helpers=TRIAL_RESULTS)
         ]
     return problems
+
+
+def _unknown_call(kind: str, name: str) -> str:
+    # At run time this is a NameError the trial cannot tell from missing sample data, so say it here.
+    close = difflib.get_close_matches(name, HELPER_NAMES, n=1)
+    hint = f"did you mean {close[0]}()?" if close else f"the diagram helpers are {', '.join(HELPER_NAMES)}"
+    return f"the {kind} calls {name}(), which is not a function diagram code can use ({hint})"
 
 
 def _check_extension_spelling(parsed: ParsedBundle) -> list[Problem]:
@@ -297,7 +313,7 @@ def _expressions(parsed: ParsedBundle) -> Iterable[tuple[str, str, str]]:
         for el in tree.iter(f"{{{SPIFF}}}parameter"):
             yield _owner_id(el), "expression", el.get("value") or ""
         for el in tree.iter(f"{{{SPIFF}}}property"):
-            if el.get("name") == SUBJECT_PROPERTY:
+            if el.get("name") in EXPRESSION_PROPERTIES:
                 yield _owner_id(el), "expression", el.get("value") or ""
 
 
@@ -347,6 +363,9 @@ def _graph_of(container: Any) -> tuple[set[str], dict[str, list[str]], list[str]
         local = etree.QName(child).localname
         if local == "sequenceFlow":
             edges.setdefault(child.get("sourceRef"), []).append(child.get("targetRef"))
+        elif local == "boundaryEvent":
+            # A boundary event's path starts from the activity it is attached to.
+            edges.setdefault(child.get("attachedToRef"), []).append(child.get("id"))
         elif local in PATH_NODE_TAGS and child.get("id"):
             nodes.add(child.get("id"))
             if local == "startEvent":

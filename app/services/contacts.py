@@ -8,8 +8,8 @@ from typing import Any
 
 from app.engine.specs import ParsedBundle
 from app.extensions import db
-from app.models import Case, CasePerson, ProcessBundle, User
-from app.services import audit, bundles, people, workflow
+from app.models import Case, CasePerson, Consent, ProcessBundle, User
+from app.services import audit, bundles, people, timeline, workflow
 from app.services.errors import Forbidden
 
 FLOW = "initial_contact"
@@ -26,28 +26,42 @@ def start_form() -> tuple[ProcessBundle, ParsedBundle, dict[str, Any]]:
     return row, bundle, schema
 
 
-def record_contact(user: User, data: dict[str, Any]) -> Case:
-    """Create the case and its people and complete the first task of the flow, in one transaction."""
+def record_contact(user: User, data: dict[str, Any], *, reopens: Case | None = None) -> Case:
+    """Create the case and its people and complete the first task of the flow, in one transaction.
+
+    `reopens` links the new contact to a closed one it re-opens: a finished flow is never revived.
+    """
     from app import policy
 
     if not policy.can_record_contact(user):
         raise Forbidden("Only call handlers, coordinators and senior social workers record contacts.")
     row, _bundle, _schema = start_form()
     data = copy.deepcopy(data)
+    # Lists the form may leave out are empty lists to the flow, so its scripts need not guard each one.
+    for optional in ("parents", "household"):
+        data.setdefault(optional, [])
     try:
         case = Case(
             reference=f"new-{secrets.token_hex(6)}",
             source=data.get("how_received", "phone"),
+            request_type=data.get("request_type") or "concern",
             concern=str(data.get("concern", "")),
             immediate_protection=data.get("immediate_protection"),
             consent=data.get("consent"),
+            disabled_childrens_team=data.get("disabled_childrens_team") is True,
+            marf_expected=_marf_expected(data),
             created_by_id=user.id,
+            reopened_from_id=reopens.id if reopens else None,
         )
         db.session.add(case)
         db.session.flush()
         case.reference = f"CT-{case.id:06d}"
         _add_people(case, data)
         audit.record("CASE_CREATED", user.id, case_id=case.id)
+        if reopens is not None:
+            audit.record("CASE_REOPENED", user.id, case_id=case.id, reopened_from_id=reopens.id)
+            timeline.add(case.id, user.id, f"Re-opens contact {reopens.reference}")
+        _consent_at_intake(case, data, user)
         workflow.start_with_first_task(case, row, user, data)
         db.session.commit()
     except Exception:
@@ -56,11 +70,44 @@ def record_contact(user: User, data: dict[str, Any]) -> Case:
     return case
 
 
+def _marf_expected(data: dict[str, Any]) -> bool:
+    """A professional's phone referral is followed by the written MARF (§3.2); the diagram chases it."""
+    referrer = data.get("referrer") or {}
+    return (
+        data.get("how_received") == "phone" and referrer.get("kind") == "professional" and not data.get("marf_received")
+    )
+
+
+def _consent_at_intake(case: Case, data: dict[str, Any], user: User) -> None:
+    """The consent the referrer reports, recorded against each parent with parental responsibility."""
+    status = {"given": "given", "refused": "refused"}.get(str(data.get("consent")))
+    if status is None:
+        return
+    for person in case.people:
+        if person.role == "parent" and person.details.get("parental_responsibility"):
+            consent = Consent(
+                case_id=case.id,
+                case_person_id=person.id,
+                status=status,
+                how="by_referrer",
+                note=data.get("consent_detail"),
+                recorded_by_id=user.id,
+            )
+            db.session.add(consent)
+            db.session.flush()
+            audit.record("CONSENT_RECORDED", user.id, case_id=case.id, consent_id=consent.id, status=status)
+
+
 def _add_people(case: Case, data: dict[str, Any]) -> None:
     """Link each child to a known person where one matches, and give everyone a key the flow can use."""
     for n, child in enumerate(data.get("children") or [], start=1):
         child["key"] = f"child-{n}"
-        person = people.find_or_create_child(str(child.get("name", "")), child.get("date_of_birth"))
+        person = people.find_or_create_child(
+            str(child.get("name", "")),
+            child.get("date_of_birth"),
+            postcode=child.get("postcode"),
+            address=child.get("address"),
+        )
         db.session.add(CasePerson(case=case, person=person, key=child["key"], role="child", details=_details(child)))
     for n, parent in enumerate(data.get("parents") or [], start=1):
         parent["key"] = f"parent-{n}"

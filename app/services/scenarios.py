@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.engine import runtime
 from app.extensions import db
 from app.models import Case, OutboxItem, ProcessInstance, Task, User
-from app.services import bundles, contacts, workflow
+from app.services import bundles, contacts, records_import, worker, workflow
 
 
 @dataclass
@@ -54,12 +54,27 @@ def mirror_mismatch(case_id: int) -> str | None:
     return f"mirror {sorted(mirrored)} != engine {sorted(engine_tasks)}"
 
 
-def run(scenario: dict[str, Any]) -> ScenarioResult:
+def run(scenario: dict[str, Any], advance: Callable[[str], None] | None = None) -> ScenarioResult:
+    """Run one scenario. A step `{"advance": "PT5H"}` moves the clock with `advance` (the caller's clock,
+    a fake one in tests) and wakes the instances whose timers are then due; `{"check": {...}}` compares
+    the case with an expectation part-way through."""
+    _import_records(scenario)
     start_as = demo_user(scenario.get("start_as", "fpoc"))
     case = contacts.record_contact(start_as, scenario["start"])
     result = ScenarioResult(scenario["name"], case.id)
     _check_mirror(result, "after the contact was recorded")
     for n, step in enumerate(scenario.get("steps", []), start=1):
+        if "advance" in step:
+            if advance is None:
+                result.mismatches.append(f"step {n}: this scenario moves the clock; run it with a clock to move")
+                return result
+            advance(step["advance"])
+            worker.wake_due()
+            _check_mirror(result, f"after step {n} (the clock moved {step['advance']})")
+            continue
+        if "check" in step:
+            _compare(result, step["check"], f"step {n}: ")
+            continue
         task = _find_task(case.id, step)
         if task is None:
             result.mismatches.append(f"step {n}: no ready task {step['task']!r} {step.get('subject', '')}")
@@ -86,7 +101,20 @@ def _check_mirror(result: ScenarioResult, when: str) -> None:
         result.mismatches.append(f"{when}: {problem}")
 
 
-def _compare(result: ScenarioResult, expect: dict[str, Any]) -> None:
+def _import_records(scenario: dict[str, Any]) -> None:
+    """What the council's main record system already holds before the contact (an open case, a past referral)."""
+    rows = scenario.get("records") or []
+    if not rows:
+        return
+    report = records_import.import_rows(
+        [(n, {k: str(v) for k, v in row.items()}) for n, row in enumerate(rows, start=2)], source="scenario"
+    )
+    refused = [str(r) for r in report.rows if not r.accepted]
+    if refused:
+        raise ValueError(f"the scenario's records were refused: {refused}")
+
+
+def _compare(result: ScenarioResult, expect: dict[str, Any], when: str = "") -> None:
     case = db.session.get(Case, result.case_id)
     assert case is not None
     db.session.refresh(case)
@@ -95,12 +123,27 @@ def _compare(result: ScenarioResult, expect: dict[str, Any]) -> None:
         "status": case.status,
         "outcomes": {c.key: c.outcome for c in case.children if c.outcome},
         "handovers": {c.key: c.handover for c in case.children if c.handover},
+        "case_handovers": sorted(h.flow for h in case.handovers),
+        "referrals": {
+            r.child.key: {
+                "accepted": r.accepted_at is not None,
+                "re_referral": r.re_referral,
+                "acknowledged": r.acknowledged_at is not None,
+                "outcome": r.outcome,
+            }
+            for r in case.referrals
+        },
+        "consents": dict(Counter(c.status for c in case.consents if c.how != "by_referrer")),
         "letters": sorted({i.template for i in letters}),
         "letters_to": dict(Counter(i.recipient_role for i in letters)),
+        "open_tasks": sorted(t.bpmn_id for t in db.session.scalars(select(Task).where(Task.case_id == case.id))),
     }
     for key, wanted in expect.items():
-        got = actual.get(key)
-        if key == "letters":
-            wanted = sorted(set(wanted))
+        if key not in actual:
+            result.mismatches.append(f"{when}{key}: not something a scenario can expect")
+            continue
+        got = actual[key]
+        if key in {"letters", "case_handovers"}:
+            wanted = sorted(wanted) if key == "case_handovers" else sorted(set(wanted))
         if got != wanted:
-            result.mismatches.append(f"{key}: expected {wanted!r}, got {got!r}")
+            result.mismatches.append(f"{when}{key}: expected {wanted!r}, got {got!r}")

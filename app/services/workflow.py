@@ -25,7 +25,7 @@ from app.extensions import db
 from app.models import AuditEvent, Case, OutboxItem, ProcessBundle, ProcessInstance, Task, User
 from app.models.types import utcnow
 from app.roles import ROLES
-from app.services import audit, bundles, people, timeline
+from app.services import audit, bundles, case_records, child_history, people, timeline, users
 from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, TaskConflict
 
 MAX_ATTEMPTS = 5
@@ -37,6 +37,7 @@ class _Run:
 
     case: Case
     outgoing: list[handlers.Outgoing] = field(default_factory=list)
+    records: list[handlers.Record] = field(default_factory=list)
 
     def caller(self, name: str, params: dict[str, Any], data: dict[str, Any]) -> Any:
         fn = handlers.get(name)
@@ -52,6 +53,7 @@ class _Run:
             )
         )
         self.outgoing.extend(result.outgoing)
+        self.records.extend(result.records)
         return result.data
 
 
@@ -60,6 +62,9 @@ class _Queries:
 
     def earlier_contacts(self, name: str, date_of_birth: str | None) -> list[dict[str, Any]]:
         return people.earlier_contacts(name, date_of_birth)
+
+    def known_child(self, case_id: int, key: str) -> dict[str, Any]:
+        return child_history.known_child(case_id, key)
 
 
 _first_tasks: dict[str, ReadyTask] = {}
@@ -93,7 +98,7 @@ def start_instance(case: Case, bundle_row: ProcessBundle, user: User | None) -> 
     user_id = user.id if user else None
     instance = _new_instance(case, bundle_row, user_id)
     _save(instance, workflow, bundle, failure, user_id)
-    _queue_outgoing(case, instance, run.outgoing, user_id)
+    _write_results(case, instance, run, user_id)
     return instance
 
 
@@ -194,19 +199,32 @@ def _after_user_task(
     title = f"{task.name}: {task.subject}" if task.subject else task.name
     timeline.add(case.id, user.id, title, timeline.summarize(bundle.form(task.form_id), data))
     _save(instance, workflow, bundle, failure, user.id)
-    _apply_outcomes(case, workflow)
-    _queue_outgoing(case, instance, run.outgoing, user.id)
-    # Closed when every child has an outcome and none waits on a hand-over to another flow.
-    if instance.status == "completed" and all(c.outcome and not c.handover for c in case.children):
+    _write_results(case, instance, run, user.id)
+    _apply_outcomes(case, workflow, user.id)
+    _close_if_done(case, instance, user.id)
+
+
+def _write_results(case: Case, instance: ProcessInstance, run: _Run, user_id: int | None) -> None:
+    """What the steps' handlers reported: the case's records, then the items to send."""
+    case_records.write(case, run.records, user_id)
+    _queue_outgoing(case, instance, run.outgoing, user_id)
+
+
+def _close_if_done(case: Case, instance: ProcessInstance, user_id: int | None) -> None:
+    """Closed when every child has an outcome and none waits on a hand-over to another flow."""
+    if case.status != "open" or instance.status != "completed":
+        return
+    if all(c.outcome and not c.handover for c in case.children):
         case.status = "closed"
         case.closed_at = utcnow()
-        audit.record("CASE_CLOSED", user.id, case_id=case.id)
+        audit.record("CASE_CLOSED", user_id, case_id=case.id)
         timeline.add(case.id, None, "Contact closed")
 
 
 def _save(
     instance: ProcessInstance, workflow: Any, bundle: ParsedBundle, failure: StepFailure | None, user_id: int | None
 ) -> None:
+    ready = runtime.ready_user_tasks(workflow, bundle)  # first: it fixes each new task's due time in the state
     try:
         state, depth = runtime.save(workflow, current_app.config["MAX_TREE_DEPTH"])
     except TreeTooDeep as err:
@@ -232,7 +250,7 @@ def _save(
         audit.record("PROCESS_COMPLETED", user_id, case_id=instance.case_id, instance_id=instance.id)
     # Write the versioned row first, so a stale version is found before any other write.
     db.session.flush()
-    sync_mirror(instance, runtime.ready_user_tasks(workflow, bundle))
+    sync_mirror(instance, ready)
 
 
 def sync_mirror(instance: ProcessInstance, ready: list[ReadyTask]) -> None:
@@ -246,6 +264,10 @@ def sync_mirror(instance: ProcessInstance, ready: list[ReadyTask]) -> None:
         if task_id in existing:
             continue
         role = ROLES.get(t.lane or "")
+        team = role.team if role else None
+        assignee = _named_user(t.assignee)
+        if assignee is not None:
+            team = assignee.team_key  # work for one named person sits with their team (and its manager)
         db.session.add(
             Task(
                 id=t.id,
@@ -257,12 +279,25 @@ def sync_mirror(instance: ProcessInstance, ready: list[ReadyTask]) -> None:
                 subject=t.subject[:200],
                 form_id=t.form_id,
                 lane=t.lane or "",
-                team=role.team if role else None,
+                team=team,
+                assignee_id=assignee.id if assignee else None,
+                due_at=t.due_at,
             )
         )
 
 
-def _apply_outcomes(case: Case, workflow: Any) -> None:
+def _named_user(username: str | None) -> User | None:
+    """The user a task names; a name no longer known leaves the task with its lane's whole team."""
+    if not username:
+        return None
+    try:
+        return users.find(username)
+    except LookupError:
+        current_app.logger.warning("a task names an unknown user %r; it goes to the whole team", username)
+        return None
+
+
+def _apply_outcomes(case: Case, workflow: Any, user_id: int | None) -> None:
     """Each child's decision, outcome or hand-over as the flow reports it: a diagram's per-child
     subprocess ends with a `decision` ({key, threshold, outcome, handover}), collected as `decisions`."""
     decisions = runtime.finished_outputs(workflow, "decision") + list(
@@ -277,6 +312,8 @@ def _apply_outcomes(case: Case, workflow: Any) -> None:
         child.outcome = decision.get("outcome")
         child.handover = decision.get("handover")
         child.decided_at = utcnow()
+        if child.handover:
+            case_records.add_handover(case, child.handover, str(decision.get("rationale") or ""), child, user_id)
 
 
 def _queue_outgoing(case: Case, instance: ProcessInstance, items: list[handlers.Outgoing], user_id: int | None) -> None:
@@ -372,5 +409,6 @@ def fire_timers(instance: ProcessInstance) -> None:
     workflow = runtime.restore(instance.state, bundle, run.caller)
     failure = runtime.fire_due_timers(workflow)
     _save(instance, workflow, bundle, failure, None)
-    _apply_outcomes(case, workflow)
-    _queue_outgoing(case, instance, run.outgoing, None)
+    _write_results(case, instance, run, None)
+    _apply_outcomes(case, workflow, None)
+    _close_if_done(case, instance, None)
