@@ -9,8 +9,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from app import config
+from app.engine import runtime
+from app.engine.calendar import Calendar
 from app.extensions import csrf, db, login_manager, migrate
-from app.roles import CONSENT, CONTACT_OUTCOMES, HANDOVERS, ROLES, THRESHOLDS
+from app.roles import CONSENT, CONTACT_OUTCOMES, HANDOVERS, REFERRAL_OUTCOMES, ROLES, THRESHOLDS
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -26,6 +28,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(overrides or {})
     app.config.setdefault("MAX_TREE_DEPTH", 800)
     app.config.setdefault("COMPASS_DEMO", False)
+    runtime.use_calendar(Calendar.from_settings(app.config))
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"), render_as_batch=True)
@@ -41,6 +44,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.filters["handover_title"] = lambda v: f"Handed over to {HANDOVERS.get(v, v)}" if v else "Pending"
     app.jinja_env.filters["role_title"] = lambda v: ROLES[v].title if v in ROLES else v
     app.jinja_env.filters["threshold_title"] = lambda v: THRESHOLDS.get(v, "Not decided") if v else "Not decided"
+    app.jinja_env.filters["referral_outcome_title"] = lambda v: REFERRAL_OUTCOMES.get(v, v or "Not decided yet")
     app.jinja_env.filters["london"] = _london
     app.jinja_env.filters["consent_title"] = lambda v: CONSENT.get(v, "Not recorded")
     app.jinja_env.filters["summary_row"] = lambda row: {"key": {"text": row[0]}, "value": {"text": row[1]}}

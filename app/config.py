@@ -2,6 +2,7 @@
 
 import os
 import secrets
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,7 +15,11 @@ ENVIRONMENT = {
     "COMPASS_DEMO": "1 to seed demo users and allow a generated secret key",
     "MAX_TREE_DEPTH": "deepest task tree an instance may be saved with (default 800)",
     "SESSION_COOKIE_SECURE": "1 when served over HTTPS",
+    "COMPASS_CLOSURE_DAYS": "the council's own closure days as comma-separated ISO dates (2026-12-29,2026-12-30)",
 }
+# Office hours, local time (Europe/London), for working-day clocks; a deployment may override them in config.
+OFFICE_OPENS = "09:00"
+OFFICE_CLOSES = "17:00"
 
 
 def _secret_key(demo: bool) -> str:
@@ -28,6 +33,19 @@ def _secret_key(demo: bool) -> str:
     if not path.exists():
         path.write_text(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def closure_days(text: str) -> list[str]:
+    """The closure days as ISO dates. A mistyped date stops the app at start-up rather than letting every
+    working-day deadline silently ignore the day the council meant to close."""
+    days = []
+    for part in text.split(","):
+        if part.strip():
+            try:
+                days.append(date.fromisoformat(part.strip()).isoformat())
+            except ValueError:
+                raise RuntimeError(f"COMPASS_CLOSURE_DAYS: {part.strip()!r} is not a date like 2026-12-29") from None
+    return days
 
 
 def from_environment() -> dict[str, object]:
@@ -47,4 +65,7 @@ def from_environment() -> dict[str, object]:
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
+        "OFFICE_OPENS": OFFICE_OPENS,
+        "OFFICE_CLOSES": OFFICE_CLOSES,
+        "CLOSURE_DAYS": closure_days(os.environ.get("COMPASS_CLOSURE_DAYS", "")),
     }

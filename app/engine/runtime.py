@@ -21,8 +21,17 @@ from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 
 from app.engine import serialization
-from app.engine.sandbox import SandboxScriptEngine
-from app.engine.specs import FORM_PROPERTY, SUBJECT_PROPERTY, ParsedBundle, form_id_of, lane_of_spec
+from app.engine.calendar import Calendar, diagram_helpers
+from app.engine.sandbox import RestrictedEnvironment, SandboxScriptEngine
+from app.engine.specs import (
+    ASSIGNEE_PROPERTY,
+    DUE_PROPERTY,
+    FORM_PROPERTY,
+    SUBJECT_PROPERTY,
+    ParsedBundle,
+    form_id_of,
+    lane_of_spec,
+)
 
 # (handler name, evaluated parameters, the task's data) -> the handler's data for the workflow
 ServiceCaller = Callable[[str, dict[str, Any], dict[str, Any]], Any]
@@ -49,6 +58,8 @@ class ReadyTask:
     form_id: str | None
     lane: str | None
     subject: str
+    due_at: datetime | None = None  # from the task's taskDue expression, worked out once when it became ready
+    assignee: str | None = None  # a username, from the task's taskAssignee expression
 
 
 @dataclass(frozen=True)
@@ -57,8 +68,21 @@ class StepFailure:
     message: str
 
 
+# The calendar the diagram helpers count working days with. The engine never imports Flask, so the app
+# hands it the one built from its settings at start-up; until then it is the default (no closure days).
+_calendar = Calendar()
+
+
+def use_calendar(calendar: Calendar) -> None:
+    """Make `calendar` the one every script engine made from now on gives diagram code."""
+    global _calendar
+    _calendar = calendar
+
+
 def _script_engine(caller: ServiceCaller | None) -> SandboxScriptEngine:
-    engine = SandboxScriptEngine()
+    # Every expression, script and timer of the diagram can call working_days(n), end_of_working_day()
+    # and hours_from_now(h); they read the clock when called, so a restored instance gets them afresh.
+    engine = SandboxScriptEngine(RestrictedEnvironment(helpers=diagram_helpers(_calendar)))
 
     def call(task: SpiffTask, operation_name: str, operation_params: dict[str, Any]) -> str:
         if caller is None:
@@ -110,6 +134,12 @@ def _first_line(err: Exception) -> str:
 
 
 def ready_user_tasks(workflow: BpmnWorkflow, bundle: ParsedBundle) -> list[ReadyTask]:
+    """The ready user tasks, each with its flow, form, lane, subject, due time and named assignee.
+
+    A task's due time is worked out the first time it is seen ready and kept in the task itself, so a clock
+    such as "within four hours" runs from when the task arrived, not from whenever it is looked at; call
+    this before `save` so the saved state keeps it.
+    """
     tasks = []
     for task in workflow.get_tasks(state=TaskState.READY, manual=True):
         spec = task.task_spec
@@ -119,22 +149,46 @@ def ready_user_tasks(workflow: BpmnWorkflow, bundle: ParsedBundle) -> list[Ready
                 id=str(task.id),
                 bpmn_id=str(spec.bpmn_id),
                 name=spec.bpmn_name or str(spec.bpmn_id),
-                flow=task.workflow.spec.name,
+                flow=workflow.spec.name,
                 form_id=form_id_of(props.get(FORM_PROPERTY)),
                 lane=lane_of_spec(bundle, spec),
                 subject=_subject(task, props.get(SUBJECT_PROPERTY)),
+                due_at=_due(task, props.get(DUE_PROPERTY)),
+                assignee=_label(task, props.get(ASSIGNEE_PROPERTY)) or None,
             )
         )
     return tasks
 
 
+def _due(task: SpiffTask, expression: str | None) -> datetime | None:
+    if not expression:
+        return None
+    if "compass_due" not in task.internal_data:
+        value = _label(task, expression)
+        task.internal_data["compass_due"] = value or None
+    stored = task.internal_data["compass_due"]
+    if not stored:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(stored))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _subject(task: SpiffTask, expression: str | None) -> str:
+    return _label(task, expression)
+
+
+def _label(task: SpiffTask, expression: str | None) -> str:
+    """A task property worked out from its data; a bad one is a blank label, never a stopped case."""
     if not expression:
         return ""
     try:
-        return str(task.workflow.script_engine.evaluate(task, expression))
-    except Exception:  # a subject is a label for trays; a bad one must not stop the work
+        value = task.workflow.script_engine.evaluate(task, expression)
+    except Exception:  # a label for trays must not stop the work; the deploy checks compile it first
         return ""
+    return "" if value is None else str(value)
 
 
 def _find_ready(workflow: BpmnWorkflow, task_id: str) -> SpiffTask:
@@ -172,7 +226,9 @@ def current_data(workflow: BpmnWorkflow) -> dict[str, Any]:
     finished = [t for t in workflow.tasks.values() if t.has_state(TaskState.COMPLETED)]
     if not finished:
         return {}
-    return dict(max(finished, key=lambda t: t.last_state_change).data)
+    # Tasks finished in one engine run can share a timestamp (and always do under a frozen test clock);
+    # of those, the one deepest in the tree finished last.
+    return dict(max(finished, key=lambda t: (t.last_state_change, t.depth)).data)
 
 
 def tree_depth(workflow: BpmnWorkflow) -> int:
@@ -208,10 +264,16 @@ def finished_flow_pairs(workflow: BpmnWorkflow) -> Iterable[tuple[str, str]]:
     """(source bpmn_id, target bpmn_id) of every parent → child step taken, for diagram coverage."""
     for tree in [workflow, *workflow.subprocesses.values()]:
         for task in tree.tasks.values():
-            parent = task.parent
-            if parent is None or not task.has_state(TaskState.FINISHED_MASK | TaskState.READY | TaskState.WAITING):
+            if not task.task_spec.bpmn_id:
                 continue
-            if parent.task_spec.bpmn_id and task.task_spec.bpmn_id:
+            if not task.has_state(TaskState.FINISHED_MASK | TaskState.READY | TaskState.WAITING):
+                continue
+            # The library puts tasks of its own (around an activity with boundary events) between two
+            # elements of the diagram; the flow taken is from the nearest ancestor the diagram has.
+            parent = task.parent
+            while parent is not None and not parent.task_spec.bpmn_id:
+                parent = parent.parent
+            if parent is not None:
                 yield str(parent.task_spec.bpmn_id), str(task.task_spec.bpmn_id)
 
 
@@ -229,7 +291,7 @@ def next_wake(workflow: BpmnWorkflow) -> datetime | None:
     """The earliest moment one of the instance's timers is due, stored so the worker knows when to look."""
     moments = []
     for event in workflow.waiting_events():
-        if "Timer" not in event.event_type or not isinstance(event.value, str):
+        if "Time" not in event.event_type or not isinstance(event.value, str):  # TimeDate, Duration, Cycle
             continue
         try:
             moment = datetime.fromisoformat(event.value)

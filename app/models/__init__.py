@@ -1,21 +1,27 @@
 """SQLAlchemy models, one module per domain."""
 
+from app.models.api import ApiIdempotencyKey, ApiToken
 from app.models.audit import AuditEvent
 from app.models.cases import Case, CaseEvent, CasePerson, Consent, Handover, Person, Referral
+from app.models.involvement import Involvement, PersonNamePart
 from app.models.outbox import OutboxItem
 from app.models.users import Team, User, UserRole
 from app.models.workflow import LiveBundle, ProcessBundle, ProcessInstance, Task
 
 __all__ = [
+    "ApiIdempotencyKey",
+    "ApiToken",
     "AuditEvent",
     "Case",
     "CaseEvent",
     "CasePerson",
     "Consent",
     "Handover",
+    "Involvement",
     "LiveBundle",
     "OutboxItem",
     "Person",
+    "PersonNamePart",
     "ProcessBundle",
     "ProcessInstance",
     "Referral",

@@ -11,6 +11,9 @@ EVENT_KEYS: dict[str, frozenset[str]] = {
         "USER_LOGGED_IN": set(),
         "USER_LOGIN_FAILED": {"username_length"},
         "USER_LOGGED_OUT": set(),
+        "API_TOKEN_CREATED": {"token_id"},
+        "API_TOKEN_REVOKED": {"token_id"},
+        "API_TOKEN_REFUSED": {"reason"},  # missing, unknown, revoked, user_inactive
         "CASE_CREATED": {"case_id"},
         "CASE_VIEWED": {"case_id"},
         "CASE_CLOSED": {"case_id"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from app.engine.specs import ParsedBundle
@@ -26,10 +27,17 @@ def start_form() -> tuple[ProcessBundle, ParsedBundle, dict[str, Any]]:
     return row, bundle, schema
 
 
-def record_contact(user: User, data: dict[str, Any], *, reopens: Case | None = None) -> Case:
+def record_contact(
+    user: User,
+    data: dict[str, Any],
+    *,
+    reopens: Case | None = None,
+    before_commit: Callable[[Case], None] | None = None,
+) -> Case:
     """Create the case and its people and complete the first task of the flow, in one transaction.
 
     `reopens` links the new contact to a closed one it re-opens: a finished flow is never revived.
+    `before_commit` adds the caller's own rows (an API idempotency key) to the same transaction.
     """
     from app import policy
 
@@ -63,6 +71,8 @@ def record_contact(user: User, data: dict[str, Any], *, reopens: Case | None = N
             timeline.add(case.id, user.id, f"Re-opens contact {reopens.reference}")
         _consent_at_intake(case, data, user)
         workflow.start_with_first_task(case, row, user, data)
+        if before_commit is not None:
+            before_commit(case)
         db.session.commit()
     except Exception:
         db.session.rollback()

@@ -21,6 +21,7 @@ builtins     the built-in names diagram code may use, with checked int, range, r
 attributes   the attribute guard, and the checked methods it hands out
 guards       the table of guard names the compiled code looks up as globals
 policy       the AST policy, and compile_expression / compile_script with their caches
+names        unknown_calls, which finds calls to functions diagram code will never have (a misspelt helper)
 environment  RestrictedEnvironment and SandboxScriptEngine, for SpiffWorkflow
 trial        trial_run, which starts a limited child process and reads its replies
 trial_child  the child side of trial_run, loaded by file path so it never imports the Flask app
@@ -32,6 +33,7 @@ some internals (such as _sum) are what diagram code sees when it looks at a buil
 from .environment import RestrictedEnvironment, SandboxScriptEngine
 from .errors import SandboxError, SandboxSyntaxError
 from .limits import MAX_ITEMS
+from .names import unknown_calls
 from .policy import compile_expression, compile_script
 from .trial import trial_run
 
@@ -44,4 +46,5 @@ __all__ = [
     "compile_expression",
     "compile_script",
     "trial_run",
+    "unknown_calls",
 ]

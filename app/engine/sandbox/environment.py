@@ -20,17 +20,19 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     """Runs diagram code in the sandbox with the data semantics of SpiffWorkflow's TaskDataEnvironment.
 
     `helpers` are extra functions diagram code may call, such as working_days. They are our own trusted
-    Python, and they run unrestricted, so they must not hand back modules or anything that reaches one.
+    Python, and they run unrestricted, so they must not hand back modules or anything that reaches one:
+    each is wrapped so that a result other than plain text, a number or None is refused.
     """
 
     def __init__(self, helpers: Mapping[str, Callable[..., Any]] | None = None) -> None:
-        helpers = dict(helpers or {})
-        for name, helper in helpers.items():
+        checked = {}
+        for name, helper in (helpers or {}).items():
             if not name.isidentifier() or name.startswith("_") or name in _RESERVED:
                 raise ValueError(f"A diagram helper cannot be called {name!r}")
             if not callable(helper):
                 raise ValueError(f"The diagram helper {name!r} is not a function")
-        super().__init__(environment_globals=helpers)
+            checked[name] = _plain_results(name, helper)
+        super().__init__(environment_globals=checked)
 
     def evaluate(self, expression: str, context: _Data, external_context: _Extra = None) -> Any:
         code = compile_expression(expression)
@@ -66,6 +68,23 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             value = context[name]
             if name in _RESERVED or name in self.globals or name in external_context or callable(value):
                 del context[name]
+
+
+# Exact types, not isinstance: a subclass of str could carry methods of its own.
+_PLAIN_RESULTS = (str, int, float, bool, type(None))
+
+
+def _plain_results(name: str, helper: Callable[..., Any]) -> Callable[..., Any]:
+    """The helper as diagram code sees it: the same call, but only a plain value comes back. Checked on the
+    way out rather than trusted, because an object handed to diagram code is a way around the guards."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        result = helper(*args, **kwargs)
+        if type(result) not in _PLAIN_RESULTS:
+            raise SandboxError(f"The diagram helper {name}() gave back a {type(result).__name__}, not a plain value")
+        return result
+
+    return call
 
 
 class SandboxScriptEngine(PythonScriptEngine):

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from .trial_child import _READY
@@ -43,24 +44,31 @@ def trial_run(
     data: dict[str, Any],
     cpu_seconds: int = 2,
     memory_bytes: int = 512 * 1024 * 1024,
+    helpers: Mapping[str, str | int | float] | None = None,
 ) -> list[tuple[str, str]]:
     """Run each (element_id, "expression" | "script", source) against a copy of `data` in a child process
     with CPU and memory limits, and return (element_id, message) for each item the sandbox refused or that
     ran out of time or memory.
 
     Other errors are not reported: sample data never has every variable, so a NameError (or a TypeError
-    from a None) says nothing about the diagram. Helpers given to RestrictedEnvironment are not available
-    in the trial, so calls to them fail the same way and are not reported either.
+    from a None) says nothing about the diagram. The real helpers are not in the child (it never imports
+    the app), so `helpers` names each one with a sample result: in the trial, a call to it with any
+    arguments returns that value, and the code after the call is tried too.
     """
     for element_id, kind, _source in items:
         if kind not in ("expression", "script"):
             raise ValueError(f"Unknown kind of diagram code for {element_id}: {kind!r}")
+    samples = dict(helpers or {})
+    for name, value in samples.items():
+        # Only plain values cross into the child, so a stand-in can hand diagram code nothing more.
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(f"The sample result of the helper {name!r} must be text or a number")
     data_bytes = pickle.dumps(data)
     problems: list[tuple[str, str]] = []
     start = 0
     while start < len(items):
         batch = items[start:]
-        results, failure = _run_child(batch, data_bytes, cpu_seconds, memory_bytes)
+        results, failure = _run_child(batch, data_bytes, samples, cpu_seconds, memory_bytes)
         problems += [(item[0], message) for item, message in zip(batch, results) if message]
         if failure is None:
             break
@@ -72,7 +80,11 @@ def trial_run(
 
 
 def _run_child(
-    items: list[tuple[str, str, str]], data_bytes: bytes, cpu_seconds: int, memory_bytes: int
+    items: list[tuple[str, str, str]],
+    data_bytes: bytes,
+    helpers: dict[str, str | int | float],
+    cpu_seconds: int,
+    memory_bytes: int,
 ) -> tuple[list[str | None], str | None]:
     """Results for the items the child finished, and why it stopped early if it did."""
     search_path = [os.path.abspath(entry or os.curdir) for entry in sys.path]
@@ -84,7 +96,7 @@ def _run_child(
         json.dumps(search_path),
         os.path.dirname(os.path.abspath(__file__)),
     ]
-    payload = pickle.dumps((data_bytes, items, cpu_seconds, memory_bytes))
+    payload = pickle.dumps((data_bytes, items, helpers, cpu_seconds, memory_bytes))
     per_item_seconds = cpu_seconds * 4 + 5.0  # wall clock backstop; the CPU limit normally acts first
     with tempfile.TemporaryFile() as errors:
         # An empty environment: untrusted code in the child never sits next to our secrets.
