@@ -33,6 +33,8 @@ HUB_ROLES = frozenset(
     }
 )
 CONTACT_RECORDERS = frozenset({"fpoc", "coordinator", "ssw"})
+# Voiding a contact (recorded in error) takes it out of every figure: a decision for the decision makers.
+CONTACT_VOIDERS = frozenset({"ssw", "team_manager", "service_manager"})
 
 
 def declare(check: str) -> Callable[[F], F]:
@@ -51,6 +53,15 @@ login_only = declare("login")
 
 def can_record_contact(user: User) -> bool:
     return bool(user.roles & CONTACT_RECORDERS)
+
+
+def can_void_case(user: User) -> bool:
+    return bool(user.roles & CONTACT_VOIDERS)
+
+
+def can_search_people(user: User) -> bool:
+    """The hub's staff and managers, who see every front-door case; partners only see what they take part in."""
+    return bool(user.roles & HUB_ROLES) and any(ROLES[r].sees_cases for r in user.roles if r in ROLES)
 
 
 def can_see_case(user: User, case: Case) -> bool:

@@ -98,4 +98,6 @@ CONSENT: dict[str, str] = {
     "given": "given",
     "refused": "refused",
     "not_obtained": "not obtained yet",
+    "withdrawn": "withdrawn",
+    "not_reached": "not reached yet",
 }

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from harness import database_url, make_app
-from sqlalchemy import text
+from support import start_afresh
 
 from app.extensions import db
 
@@ -46,36 +46,16 @@ def pg_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
         db.engine.dispose()
 
 
-def _empty_tables() -> None:
-    db.session.rollback()
-    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-    else:
-        for name in tables:
-            db.session.execute(text(f"DELETE FROM {name}"))  # noqa: S608 (table names from our own metadata)
-    db.session.commit()
-
-
-def _start_afresh() -> None:
-    """An empty database with the shipped diagrams imported and one demo user per role."""
-    from app.services import bundles, users
-
-    _empty_tables()
-    bundles.import_shipped()
-    users.seed_demo()
-
-
 @pytest.fixture
 def fresh(app: Flask) -> Iterator[Flask]:
-    _start_afresh()
+    start_afresh()
     yield app
     db.session.rollback()
 
 
 @pytest.fixture
 def pg_fresh(pg_app: Flask) -> Iterator[Flask]:
-    _start_afresh()
+    start_afresh()
     yield pg_app
     db.session.rollback()
 

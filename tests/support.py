@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.engine import specs
 from app.engine.specs import ParsedBundle
@@ -55,3 +55,23 @@ def start_test_case(flow: str) -> tuple[Case, ProcessInstance]:
     instance = workflow.start_instance(case, bundle_row, user("ssw"))
     db.session.commit()
     return case, instance
+
+
+def _empty_tables() -> None:
+    db.session.rollback()
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    else:
+        for name in tables:
+            db.session.execute(text(f"DELETE FROM {name}"))  # noqa: S608 (table names from our own metadata)
+    db.session.commit()
+
+
+def start_afresh() -> None:
+    """An empty database with the shipped diagrams imported and one demo user per role."""
+    from app.services import bundles, users
+
+    _empty_tables()
+    bundles.import_shipped()
+    users.seed_demo()

@@ -311,3 +311,21 @@ def finished_outputs(workflow: BpmnWorkflow, name: str) -> list[Any]:
     """The value `name` from every finished subprocess (e.g. each child's decision in a multi-instance
     subprocess), available as soon as that subprocess ends rather than when all of them have."""
     return [sub.data[name] for sub in workflow.subprocesses.values() if sub.is_completed() and name in sub.data]
+
+
+def cancel(workflow: BpmnWorkflow) -> None:
+    """Stop the whole workflow where it stands: nothing more becomes ready and no timer fires."""
+    workflow.cancel()
+
+
+def completed_data(workflow: BpmnWorkflow, bpmn_id: str) -> dict[str, Any] | None:
+    """The data a completed task of the diagram left (the latest, if it ran more than once)."""
+    done = [
+        t
+        for tree in [workflow, *workflow.subprocesses.values()]
+        for t in tree.tasks.values()
+        if t.task_spec.bpmn_id == bpmn_id and t.has_state(TaskState.COMPLETED)
+    ]
+    if not done:
+        return None
+    return dict(max(done, key=lambda t: (t.last_state_change, t.depth)).data)

@@ -44,7 +44,9 @@ class ProcessInstance(db.Model):  # type: ignore[name-defined,misc]
     case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)
     bundle_id: Mapped[int] = mapped_column(ForeignKey("process_bundle.id"))
     flow: Mapped[str] = mapped_column(String(80))
-    status: Mapped[str] = mapped_column(String(20), default="running")  # running, completed, failed
+    status: Mapped[str] = mapped_column(
+        String(20), default="running"
+    )  # running, completed, failed, cancelled (contact voided)
     # Text, never jsonb: the saved state depends on the order of its keys (ENGINE-NOTES.md).
     state: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -16,6 +16,8 @@ EVENT_KEYS: dict[str, frozenset[str]] = {
         "API_TOKEN_REFUSED": {"reason"},  # missing, unknown, revoked, user_inactive
         "CASE_CREATED": {"case_id"},
         "CASE_VIEWED": {"case_id"},
+        "CASE_INFORMATION_ADDED": {"case_id"},
+        "PERSON_VIEWED": {"person_id"},
         "CASE_CLOSED": {"case_id"},
         "CASE_VOIDED": {"case_id"},
         "CASE_REOPENED": {"case_id", "reopened_from_id"},

@@ -65,7 +65,7 @@ def _referral_accepted(case: Case, fields: Mapping[str, Any], user_id: int | Non
 
 
 def _accept(case: Case, referral: Referral, moment: datetime, user_id: int | None) -> None:
-    previous = involvement.previous_referral_within(referral.person_id, moment.date(), exclude_referral_id=referral.id)
+    previous = involvement.previous_referral_within(referral.person_id, moment, exclude_referral_id=referral.id)
     referral.accepted_at = moment
     referral.waiting_for = None
     referral.re_referral = previous is not None

@@ -23,6 +23,8 @@ class CaseView:
     letters: list[OutboxItem]
     instances: list[ProcessInstance]
     earlier: dict
+    reopened_from: Case | None
+    reopened_as: list[Case]
 
 
 def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
@@ -51,6 +53,8 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
             )
         ),
         earlier=case_context(case.id).earlier,
+        reopened_from=db.session.get(Case, case.reopened_from_id) if case.reopened_from_id else None,
+        reopened_as=list(db.session.scalars(select(Case).where(Case.reopened_from_id == case.id).order_by(Case.id))),
     )
 
 

@@ -36,7 +36,11 @@ def register(app: Flask) -> None:
 
         # No signed-in user outside a request (a letter rendered by a service, say).
         user = current_user if current_user and current_user.is_authenticated else None
-        return {"may_record_contact": user is not None and policy.can_record_contact(user)}
+        return {
+            "may_record_contact": user is not None and policy.can_record_contact(user),
+            "may_search_people": user is not None and policy.can_search_people(user),
+            "may_void_case": user is not None and policy.can_void_case(user),
+        }
 
     @app.route("/assets/<path:filename>")
     @policy.public

@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app import policy
-from app.services import case_view
-from app.services.errors import Forbidden, NotFound
+from app.services import case_actions, case_view
+from app.services.errors import Forbidden, NotFound, NotSaved
 
 bp = Blueprint("cases", __name__)
 
@@ -46,3 +46,29 @@ def letter(case_id: int, item_id: int) -> Any:
 @policy.declare("can_see_case")
 def case_list() -> Any:
     return render_template("cases/list.html", rows=case_view.recent_for_user(current_user))
+
+
+@bp.route("/cases/<int:case_id>/void", methods=["GET", "POST"])
+@login_required
+@policy.declare("can_void_case")
+def void(case_id: int) -> Any:
+    try:
+        view = case_view.for_user(current_user, case_id, record_view=False)
+    except NotFound:
+        abort(404)
+    except Forbidden as err:
+        abort(403, str(err))
+    if not policy.can_void_case(current_user):
+        abort(403, "Only senior social workers and managers void a contact.")
+    reason = request.form.get("reason", "")
+    if request.method == "GET":
+        return render_template("cases/void.html", view=view, reason="", error=None)
+    try:
+        case_actions.void(current_user, case_id, reason)
+    except ValueError as err:
+        return render_template("cases/void.html", view=view, reason=reason, error=str(err)), 400
+    except NotSaved as err:
+        return render_template("cases/void.html", view=view, reason=reason, error=str(err)), 409
+    except Forbidden as err:
+        abort(403, str(err))
+    return redirect(url_for("cases.case", case_id=case_id, done="Contact voided"))

@@ -6,8 +6,9 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app import policy, schemaforms
-from app.services import contacts
-from app.services.errors import Forbidden, FormInvalid, NotSaved
+from app.models import Case
+from app.services import case_actions, contacts
+from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved
 
 bp = Blueprint("contacts", __name__)
 
@@ -19,27 +20,52 @@ def new_contact() -> Any:
     if not policy.can_record_contact(current_user):
         abort(403, "Only call handlers, coordinators and senior social workers record contacts.")
     _row, _bundle, schema = contacts.start_form()
+    reopens, earlier_answers = _reopening(request.values.get("reopen"))
     if request.method == "GET":
-        return _render(schema, {}, [])
+        return _render(schema, earlier_answers, [], reopens=reopens)
     submission = schemaforms.read_submission(schema, request.form)
     if not submission.complete:
-        return _render(schema, submission.data, submission.errors, 400 if submission.errors else 200)
+        return _render(schema, submission.data, submission.errors, 400 if submission.errors else 200, reopens=reopens)
     try:
-        case = contacts.record_contact(current_user, submission.data)
+        case = contacts.record_contact(current_user, submission.data, reopens=reopens)
     except FormInvalid as invalid:
-        return _render(schema, submission.data, invalid.errors, 400)
+        return _render(schema, submission.data, invalid.errors, 400, reopens=reopens)
     except NotSaved as err:
-        return _render(schema, submission.data, [], 409, problem=str(err))
+        return _render(schema, submission.data, [], 409, problem=str(err), reopens=reopens)
     except Forbidden as err:
         abort(403, str(err))
     return redirect(url_for("cases.case", case_id=case.id, done="Contact recorded"))
 
 
-def _render(schema: dict, data: dict, errors: list, status: int = 200, problem: str | None = None) -> Any:
+def _reopening(case_id: str | None) -> tuple[Case | None, dict[str, Any]]:
+    """The closed contact a new one re-opens, with its earlier answers to start from."""
+    if not case_id:
+        return None, {}
+    if not case_id.isdigit():
+        abort(404)
+    try:
+        return case_actions.reopen_data(current_user, int(case_id))
+    except NotFound:
+        abort(404)
+    except Forbidden as err:
+        abort(403, str(err))
+    except NotSaved as err:
+        abort(409, str(err))
+
+
+def _render(
+    schema: dict,
+    data: dict,
+    errors: list,
+    status: int = 200,
+    problem: str | None = None,
+    reopens: Case | None = None,
+) -> Any:
     return render_template(
         "contacts/new.html",
         schema=schema,
         fields=schemaforms.build_view(schema, data, errors),
         errors=errors,
         problem=problem,
+        reopens=reopens,
     ), status

@@ -10,20 +10,14 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app import policy
-from app.models import User
-from app.roles import ROLES
-from app.services import further_information, people
+from app.extensions import db
+from app.services import audit, further_information, people
 from app.services.errors import Forbidden, NotFound, NotSaved
 from app.services.involvement import KINDS
 
 bp = Blueprint("people", __name__)
 
 NO_SEARCH = "Only the hub's own staff search for people. Partners see a case when it asks something of them."
-
-
-def may_search_people(user: User) -> bool:
-    """The hub's staff and managers, who see every front-door case; partners only see what they take part in."""
-    return bool(user.roles & policy.HUB_ROLES) and any(ROLES[r].sees_cases for r in user.roles if r in ROLES)
 
 
 @dataclass
@@ -34,9 +28,9 @@ class SearchError:
 
 @bp.route("/people/search")
 @login_required
-@policy.declare("may_search_people")
+@policy.declare("can_search_people")
 def search() -> Any:
-    if not may_search_people(current_user):
+    if not policy.can_search_people(current_user):
         abort(403, NO_SEARCH)
     form = {k: request.args.get(k, "").strip() for k in ("name", "dob-day", "dob-month", "dob-year", "postcode")}
     searched = any(form.values()) or "search" in request.args
@@ -93,13 +87,15 @@ def _read_dob(form: dict[str, str], errors: list[SearchError]) -> people.Partial
 
 @bp.route("/people/<int:person_id>")
 @login_required
-@policy.declare("may_search_people")
+@policy.declare("can_search_people")
 def person(person_id: int) -> Any:
-    if not may_search_people(current_user):
+    if not policy.can_search_people(current_user):
         abort(403, NO_SEARCH)
     history = people.person_history(person_id)
     if history is None:
         abort(404)
+    audit.record("PERSON_VIEWED", current_user.id, person_id=person_id)
+    db.session.commit()
     return render_template(
         "people/person.html",
         history=history,

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import time_machine
-from conftest import _start_afresh
 from sqlalchemy import select
+from support import start_afresh
 
 from app.extensions import db
 from app.models import Case, OutboxItem, Referral, Task
@@ -65,7 +65,7 @@ def test_every_sequence_flow_is_taken(fresh) -> None:
     flows = bundle.sequence_flows()
     taken: dict[str, list[str]] = {f.id: [] for f in flows}
     for _path, scenario in SCENARIOS:
-        _start_afresh()  # each scenario on its own, as it runs alone: a child's earlier referrals would count
+        start_afresh()  # each scenario on its own, as it runs alone: a child's earlier referrals would count
         result = run(scenario)
         assert result.mismatches == [], scenario["name"]
         for f in flows:
@@ -202,7 +202,7 @@ def test_the_referrer_is_never_named_to_a_parent_without_their_agreement(fresh) 
     """Every scenario, with the referrer's details planted: nothing a parent receives carries any of them."""
     planted = 0
     for _path, scenario in SCENARIOS:
-        _start_afresh()
+        start_afresh()
         referrer = scenario["start"]["referrer"]
         details = [referrer[k] for k in ("name", "agency", "phone", "email") if referrer.get(k)]
         result = run(scenario)

@@ -28,7 +28,7 @@ def test_a_second_contact_about_the_same_child_finds_the_first(fresh) -> None:
     context = trays.case_context(second.id)
     assert [e["case_reference"] for e in context.earlier["child-1"]] == [first.reference]
     task = db.session.scalar(select(Task).where(Task.case_id == second.id))
-    assert task is not None and task.bpmn_id == "ssw_decision"
+    assert task is not None and task.lane == "ssw"
 
 
 def test_a_different_birthday_is_a_different_child(fresh) -> None:

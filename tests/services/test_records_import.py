@@ -61,7 +61,7 @@ def test_accepted_rows_are_reported_and_saved(fresh, tmp_path: Path) -> None:
         "social_care",
         "open",
         "assessment",
-        "Ann Lee",
+        "Ann",
     )
     assert open_case.allocated_worker_id == user("allocated_worker").id
     assert open_case.source == "import" and open_case.started_on.isoformat() == "2025-06-02"
@@ -94,6 +94,7 @@ REFUSALS = [
     ("X-1,social_care,open,Ann,Bell,2014-02-11,,ZZ,2025-01-01,,,,", "postcode 'ZZ' is not a UK postcode"),
     ("X-1,social_care,open,Ann,Bell,2099-01-01,,,2025-01-01,,,,", "date_of_birth is in the future"),
     ("X-1,social_care,open,Ann,Bell,2014-02-11,,,2025-01-01,,,,,surplus", "the row has 14 values"),
+    (f"X-1,social_care,open,{'A' * 150},{'B' * 60},2014-02-11,,,2025-01-01,,,,", "the name is longer than 200"),
 ]
 
 
