@@ -9,13 +9,15 @@ from app.extensions import db
 from app.models import AuditEvent, Case, OutboxItem, Task
 
 CONTACT = [
-    ("how_received", "phone"),
+    ("how_received", "marf"),
+    ("request_type", "concern"),
     ("referrer.name", "Sam Teacher"),
     ("referrer.kind", "professional"),
     ("referrer.role", "Class teacher"),
     ("referrer.agency", "Oak Primary School"),
     ("referrer.email", "s.teacher@oak.example"),
     ("referrer.works_with_family", "yes"),
+    ("referrer.agrees_to_be_named", "no"),
     ("children.0._item", "1"),
     ("children.0.name", "Amy Example"),
     ("children.0.date_of_birth-day", "2"),
@@ -38,7 +40,25 @@ CONTACT = [
     ("immediate_protection", "no"),
     ("referrer_view", "3"),
     ("consent", "given"),
+    ("marf_received", "yes"),
+    ("disabled_childrens_team", "no"),
+    ("allegation", "no"),
+    ("fire_risk", "no"),
+    ("fire_setting", "no"),
 ]
+
+
+def review_each_child(web, case_id: int) -> dict[str, str]:
+    """The senior social worker reviews each child's contact and has enough to decide: the decision tasks."""
+    tray = web.get("/tasks")
+    links = re.findall(r'href="/tasks/([0-9a-f-]{36})">Review the contact: (\w+ Example)', tray)
+    assert sorted(name for _, name in links) == ["Amy Example", "Ben Example"]
+    for task_id, _name in links:
+        web.post(f"/tasks/{task_id}", [("next_step", "decide")], expect=302)
+    tray = web.get("/tasks")
+    links = re.findall(r'href="/tasks/([0-9a-f-]{36})">Decide threshold and outcome: (\w+ Example)', tray)
+    assert sorted(name for _, name in links) == ["Amy Example", "Ben Example"]
+    return {name: task_id for task_id, name in links}
 
 
 def test_record_a_contact_about_two_children_then_decide_each(web) -> None:
@@ -53,10 +73,7 @@ def test_record_a_contact_about_two_children_then_decide_each(web) -> None:
     assert "Decide threshold and outcome" not in web.get("/tasks")
     web.client.post("/logout", data={"csrf_token": web.token("/tasks")})
     web.login("ssw")
-    tray = web.get("/tasks")
-    links = re.findall(r'href="/tasks/([0-9a-f-]{36})">Decide threshold and outcome: (\w+ Example)', tray)
-    assert sorted(name for _, name in links) == ["Amy Example", "Ben Example"]
-    by_child = {name: task_id for task_id, name in links}
+    by_child = review_each_child(web, case_id)
 
     # The decision is made beside the concern as it was reported; the questions that belong to one
     # threshold are revealed under it (the outcome under "below early help", telling the parents under s47).
@@ -74,7 +91,7 @@ def test_record_a_contact_about_two_children_then_decide_each(web) -> None:
 
     web.post(
         f"/tasks/{by_child['Amy Example']}",
-        [("threshold", "s17"), ("rationale", "Amy's fear of going home meets child in need; mother consents.")],
+        [("threshold", "early_help"), ("rationale", "Amy's worries are met by early help; mother consents.")],
         expect=302,
     )
     web.post(
@@ -87,8 +104,8 @@ def test_record_a_contact_about_two_children_then_decide_each(web) -> None:
         expect=302,
     )
     page = web.get(f"/cases/{case_id}")
-    assert "Progress to referral" in page
-    assert "Handed over to Strategy discussion" in page
+    assert "Referral to other agency" in page  # Amy: to the Early Help hub
+    assert "Progress to referral" in page and "Handed over to Strategy discussion" in page  # Ben
     assert "Decide threshold and outcome: Ben Example" in page  # on the timeline
     assert "An unexplained bruise on a child under three" in page  # the rationale, on the timeline
     # Ben's parents are not to be told (it would obstruct a police investigation): no letter goes to them.
@@ -117,15 +134,15 @@ def test_a_contact_with_mistakes_is_shown_again_with_everything_typed(web) -> No
 def test_the_second_person_to_complete_a_task_is_told_who_did_and_keeps_their_answers(web) -> None:
     web.login("fpoc")
     web.post("/contacts/new", CONTACT, expect=302)
-    task_id = db.session.scalars(select(Task.id).where(Task.bpmn_id == "ssw_decision")).first()
+    task_id = db.session.scalars(select(Task.id).where(Task.bpmn_id == "ssw_review")).first()
     first = web.another().login("ssw")
     second = web.another().login("ssw")
     token = second.token(f"/tasks/{task_id}")
-    answers = [("threshold", "early_help"), ("rationale", "Family would benefit from early help support.")]
-    first.post(f"/tasks/{task_id}", answers, expect=302)
+    answers = [("next_step", "more_information"), ("ask_whom", "referrer")]
+    first.post(f"/tasks/{task_id}", [*answers, ("question", "How often is Amy late?")], expect=302)
     late = second.client.post(
         f"/tasks/{task_id}",
-        data=dict([*answers, ("rationale", "My own careful words about this child."), ("csrf_token", token)]),
+        data=dict([*answers, ("question", "My own careful words about this child."), ("csrf_token", token)]),
     )
     assert late.status_code == 409
     page = late.get_data(as_text=True)

@@ -22,9 +22,12 @@ from app.services import bundles, contacts, scenarios, users, workflow
 from app.services.errors import Forbidden
 
 SCENARIO = json.loads(
-    (bundles.PROCESSES_DIR / "initial_contact" / "scenarios" / "s17_consent_given.json").read_text(encoding="utf-8")
+    (bundles.PROCESSES_DIR / "initial_contact" / "scenarios" / "below_threshold_advice.json").read_text(
+        encoding="utf-8"
+    )
 )
-DECISION = SCENARIO["steps"][0]["data"]
+REVIEW, DECIDE = SCENARIO["steps"]
+DECISION = DECIDE["data"]
 DECISION_FORM = list(DECISION.items())
 CHILD = SCENARIO["start"]["children"][0]["name"]
 NOT_THE_SSW = ["police", "health", "partner", "admin", "process_owner"]
@@ -46,6 +49,8 @@ class Waiting:
 def decision(fresh) -> Waiting:
     """A contact recorded by the call handler, with the senior social worker's decision waiting."""
     case = contacts.record_contact(user("fpoc"), SCENARIO["start"])
+    review = db.session.scalar(select(Task).where(Task.case_id == case.id, Task.bpmn_id == REVIEW["task"]))
+    workflow.complete_task(user("ssw"), review.id, REVIEW["data"])
     task = db.session.scalar(select(Task).where(Task.case_id == case.id, Task.bpmn_id == "ssw_decision"))
     assert task is not None and task.lane == "ssw"
     return Waiting(task.id, task.case_id, task.instance_id)
