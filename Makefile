@@ -5,7 +5,7 @@ PYTHON ?= python3
 PORT ?= 5000
 DEMO := COMPASS_DEMO=1 FLASK_APP=app
 
-.PHONY: setup run test lint format clean
+.PHONY: setup run test lint format bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ lint: setup
 format: setup
 	$(BIN)/ruff check --fix app handlers tests bench
 	$(BIN)/ruff format app handlers tests bench
+
+bench: setup
+	$(BIN)/python bench/complete_task.py
 
 clean:
 	rm -rf $(VENV) node_modules instance .pytest_cache

@@ -7,8 +7,9 @@ from flask_login import current_user, login_required
 
 from app import policy, schemaforms
 from app.models import Case
-from app.services import case_actions, contacts
+from app.services import case_actions, contacts, intake
 from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved
+from app.services.involvement import KINDS
 
 bp = Blueprint("contacts", __name__)
 
@@ -23,6 +24,10 @@ def new_contact() -> Any:
     reopens, earlier_answers = _reopening(request.values.get("reopen"))
     if request.method == "GET":
         return _render(schema, earlier_answers, [], reopens=reopens)
+    if request.form.get("_action") == "check":
+        # Look for the children already known without saving anything or judging the half-typed answers.
+        data = schemaforms.parse_submission(schema, request.form)
+        return _render(schema, data, [], reopens=reopens, matches=intake.known_children(data))
     submission = schemaforms.read_submission(schema, request.form)
     if not submission.complete:
         return _render(schema, submission.data, submission.errors, 400 if submission.errors else 200, reopens=reopens)
@@ -60,6 +65,7 @@ def _render(
     status: int = 200,
     problem: str | None = None,
     reopens: Case | None = None,
+    matches: list[intake.ChildMatches] | None = None,
 ) -> Any:
     return render_template(
         "contacts/new.html",
@@ -68,4 +74,6 @@ def _render(
         errors=errors,
         problem=problem,
         reopens=reopens,
+        matches=matches,
+        kinds=KINDS,
     ), status

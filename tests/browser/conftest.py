@@ -4,7 +4,8 @@ Playwright (never a downloaded browser).
 `site` serves a second app object on the database of the `fresh` fixture, as the `web` fixture does: the
 test's own app context stays pushed for its database checks, and a request must not share it (the signed-in
 user lives in that context's `g`). `page` is a new browser context per test in one Chromium per session; its
-final state is saved to test-results/browser/<test name>.png, pass or fail. `axe` checks the page shown with
+final state is saved to test-results/browser/<test name>.png, pass or fail. `second_page`, for a second person
+at work at the same time, is saved beside it as <test name>-second.png. `axe` checks the page shown with
 axe-core from node_modules.
 """
 
@@ -15,6 +16,7 @@ import shutil
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -121,21 +123,34 @@ def browser(pytestconfig: pytest.Config) -> Iterator[Any]:
             launched.close()
 
 
-@pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+@contextmanager
+def _page_saved_as(browser: Any, name: str) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
     opened = context.new_page()
     try:
         yield opened
     finally:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"{screenshot_name(request.node.name)}.png"
+        path = RESULTS / f"{name}.png"
         try:
             opened.screenshot(path=path, full_page=True)
         except Exception as err:  # a missing picture must not turn the test's own result into an error
             warnings.warn(f"no screenshot saved to {path}: {err}", stacklevel=1)
         finally:
             context.close()
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    with _page_saved_as(browser, screenshot_name(request.node.name)) as opened:
+        yield opened
+
+
+@pytest.fixture
+def second_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A second person at a second browser: a context of its own, so its own cookies and its own sign-in."""
+    with _page_saved_as(browser, screenshot_name(request.node.name) + "-second") as opened:
+        yield opened
 
 
 def screenshot_name(test_name: str) -> str:
