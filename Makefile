@@ -23,6 +23,7 @@ run: setup
 	$(DEMO) $(BIN)/flask db upgrade
 	$(DEMO) $(BIN)/flask import-processes
 	$(DEMO) $(BIN)/flask seed-demo
+	$(DEMO) $(BIN)/flask demo-records
 	$(DEMO) $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 test: setup lint

@@ -211,8 +211,9 @@ def test_a_contact_about_two_children_is_recorded_then_each_child_decided(site: 
     referrals = section_after(page, "Referrals", "table")
     expect(referrals.get_by_role("rowheader")).to_have_text(["Ben Example"])
     hand_overs = section_after(page, "Hand-overs", "ul")
-    expect(hand_overs.get_by_role("listitem")).to_have_text(["Handed over to Strategy discussion (Ben Example): "
-                                                               "waiting for that flow to start"])
+    expect(hand_overs.get_by_role("listitem")).to_have_text(
+        ["Handed over to Strategy discussion (Ben Example): waiting for that flow to start"]
+    )
     for name, why in (("Amy Example", AMY_RATIONALE), ("Ben Example", BEN_RATIONALE)):
         # On the timeline: an entry headed by the decision, with the rationale given.
         decision = page.get_by_role("listitem").filter(
@@ -314,7 +315,7 @@ def test_a_contact_recorded_in_error_is_voided_and_leaves_the_trays(site: str, p
     page.get_by_role("button", name="Void the contact", exact=True).click()
     expect(page.get_by_text("Contact voided: saved.")).to_be_visible()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Voided")
-    expect(page.get_by_text(f"Recorded in error: voided")).to_contain_text(why)
+    expect(page.get_by_text("Recorded in error: voided")).to_contain_text(why)
     expect(page.get_by_text("No tasks are waiting.")).to_be_visible()
     expect(page.get_by_role("link", name="Void: recorded in error", exact=True)).to_have_count(0)
     axe.check(page, "the case page, voided")
@@ -393,7 +394,7 @@ def posted_action(request: Request) -> str | None:
 
 
 def child_row(page: Page, name: str) -> Locator:
-    table = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Outcome"))
+    table = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Outcome", exact=True))
     return table.get_by_role("row").filter(has=page.get_by_role("rowheader", name=name))
 
 
