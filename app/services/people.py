@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.extensions import db
 from app.models import Case, CasePerson, Involvement, Person, PersonNamePart
@@ -232,7 +233,7 @@ def _candidate_ids(parts: list[str], dob: PartialDate | None, code: str | None) 
     if parts:
         sounds = [name_sound(p) for p in parts]
         words = [p for p in parts if len(p) > 1]
-        conditions = [PersonNamePart.part.in_(parts), PersonNamePart.sound.in_(sounds)]
+        conditions: list[ColumnElement[bool]] = [PersonNamePart.part.in_(parts), PersonNamePart.sound.in_(sounds)]
         for p in parts:
             # A range, not LIKE, so an index serves it on every database: "alex" finds "alexander",
             # "j" finds every name beginning with J; and a name recorded only as an initial is found too.
@@ -243,7 +244,7 @@ def _candidate_ids(parts: list[str], dob: PartialDate | None, code: str | None) 
             (PersonNamePart.sound.in_(sounds), 3),
             else_=1,
         )
-        rank = func.sum(weight)
+        rank: ColumnElement[Any] = func.sum(weight)
         query = select(PersonNamePart.person_id).join(Person, Person.id == PersonNamePart.person_id)
         if dob is not None:
             low, high = dob.bounds()
@@ -252,7 +253,7 @@ def _candidate_ids(parts: list[str], dob: PartialDate | None, code: str | None) 
             rank = rank + func.max(case((Person.postcode == code, 2), else_=0))
         query = query.where(or_(*conditions)).group_by(PersonNamePart.person_id).order_by(rank.desc()).limit(CANDIDATES)
         ids.extend(db.session.scalars(query))
-    filters = []
+    filters: list[ColumnElement[bool]] = []
     if dob is not None:
         low, high = dob.bounds()
         filters.append(Person.date_of_birth.between(low, high))

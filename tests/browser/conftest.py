@@ -199,8 +199,8 @@ class Axe:
             page.evaluate(GOVUK_FRONTEND_ALLOWANCES)
         violations = page.evaluate("async () => (await window.axe.run(document)).violations")
         self.checked.append(what)
+        where = urlsplit(page.url)
         for violation in violations:
-            where = urlsplit(page.url)
             self.found.setdefault(describe_violation(violation), []).append(f"{what} ({where.path})")
 
     def assert_no_violations(self) -> None:

@@ -117,7 +117,7 @@ def test_a_contact_about_two_children_is_recorded_then_each_child_decided(site: 
     # The case page: both children, neither decided yet.
     heading = page.get_by_role("heading", level=1)
     expect(heading).to_contain_text(re.compile(r"Case \S+"))
-    expect(page.get_by_text("Record the contact: saved.")).to_be_visible()
+    expect(page.get_by_text("Contact recorded: saved.")).to_be_visible()
     for name in ("Amy Example", "Ben Example"):
         expect(child_row(page, name)).to_contain_text("Pending")
     axe.check(page, "the case page, just recorded")
@@ -181,7 +181,7 @@ def test_a_contact_about_two_children_is_recorded_then_each_child_decided(site: 
     # under its threshold and is required there; the rationale typed is kept while it is answered.
     page.get_by_role("link", name="My tasks", exact=True).click()
     expect(reviews).to_have_count(1)
-    review(page, "Ben Example", axe)
+    review(page, "Ben Example")
     open_task(page, f"{DECIDE}: Ben Example")
     page.get_by_label("Significant harm, section 47 (level 4)", exact=True).check()
     told = "Will the parents be told about the strategy discussion?"
@@ -280,7 +280,7 @@ def test_a_late_completion_says_who_completed_the_task_and_keeps_the_answers(
     expect(page.get_by_role("button", name="Save and continue")).to_have_count(0)
     axe.check(page, "a task completed by someone else")
 
-    # Only Jo's answer counts: the decision waits, and no question was sent.
+    # Only Jo's answer counts: the child goes on to the decision, not to a question for the referrer.
     page.get_by_role("link", name="Back to my tasks", exact=True).click()
     expect(page.get_by_role("link", name=f"{DECIDE}: Amy Example", exact=True)).to_have_count(1)
     expect(page.get_by_role("link", name=re.compile(f"^{REVIEW}: "))).to_have_count(0)
@@ -295,7 +295,7 @@ def test_a_contact_recorded_in_error_is_voided_and_leaves_the_trays(site: str, p
 
     page.get_by_role("link", name=case.reference, exact=True).first.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Case {case.reference}")
-    page.get_by_role("link", name="Void: recorded in error", exact=True).click()
+    page.get_by_role("button", name="Void: recorded in error", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Void this contact")
     axe.check(page, "void a contact")
 
@@ -317,7 +317,7 @@ def test_a_contact_recorded_in_error_is_voided_and_leaves_the_trays(site: str, p
     expect(page.get_by_role("heading", level=1)).to_contain_text("Voided")
     expect(page.get_by_text("Recorded in error: voided")).to_contain_text(why)
     expect(page.get_by_text("No tasks are waiting.")).to_be_visible()
-    expect(page.get_by_role("link", name="Void: recorded in error", exact=True)).to_have_count(0)
+    expect(page.get_by_role("button", name="Void: recorded in error", exact=True)).to_have_count(0)
     axe.check(page, "the case page, voided")
 
     page.get_by_role("link", name="My tasks", exact=True).click()
@@ -356,10 +356,11 @@ def open_task(page: Page, name: str) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text(name.split(":")[0])
 
 
-def review(page: Page, child: str, axe: Any) -> None:
+def review(page: Page, child: str, axe: Any | None = None) -> None:
     """The review of one child's contact, with enough to decide: the case page then offers the decision."""
     open_task(page, f"{REVIEW}: {child}")
-    axe.check(page, "the review form")
+    if axe is not None:
+        axe.check(page, "the review form")
     page.get_by_label("I have enough to decide", exact=True).check()
     page.get_by_role("button", name="Save and continue").click()
     expect(page.get_by_text(f"{REVIEW}: saved.")).to_be_visible()

@@ -67,7 +67,8 @@ def test_a_stranger_is_sent_to_sign_in(web) -> None:
 def test_a_misspelt_name_finds_the_child_with_the_reasons(web) -> None:
     _case, person = recorded()
     first, *rest = CHILD["name"].split()
-    typed = f"{first} {rest[-1][:-1]}e"  # the surname's last letter misheard
+    typed = f"{first} {rest[-1][:-1]}o"  # the surname's last letter misheard
+    assert typed != CHILD["name"]
     page = web.login("fpoc").get(f"/people/search?name={typed}&dob-year={CHILD['date_of_birth'][:4]}&search=1")
     assert f'href="/people/{person.id}"' in page
     assert person.name in page
