@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +77,16 @@ def start_afresh() -> None:
     _empty_tables()
     bundles.import_shipped()
     users.seed_demo()
+
+
+# A Tuesday morning in term time, well away from bank holidays: the scenarios' clocks count from here.
+SCENARIO_START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+def duration(text: str) -> timedelta:
+    """An ISO 8601 duration as the scenarios write them: P5D, PT5H, P1DT2H30M."""
+    match = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?", text)
+    if not match or text in {"P", "PT"}:
+        raise ValueError(f"not a duration a scenario may use: {text!r}")
+    days, hours, minutes = (int(part or 0) for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes)

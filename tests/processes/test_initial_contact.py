@@ -9,7 +9,6 @@ both processes in the diagram (the contact, and the per-child decision it calls)
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Any
 import pytest
 import time_machine
 from sqlalchemy import select
-from support import start_afresh
+from support import SCENARIO_START as START
+from support import duration, start_afresh
 
 from app.extensions import db
 from app.models import Case, OutboxItem, Referral, Task
@@ -26,17 +26,6 @@ from app.services import bundles, contacts, scenarios, workflow
 
 FLOW = "initial_contact"
 SCENARIOS = list(scenarios.load(FLOW))
-# A Tuesday morning in term time, well away from bank holidays: the scenarios' clocks count from here.
-START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
-
-
-def duration(text: str) -> timedelta:
-    """An ISO 8601 duration as the scenarios write them: P5D, PT5H, P1DT2H30M."""
-    match = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?", text)
-    if not match or text in {"P", "PT"}:
-        raise ValueError(f"not a duration a scenario may use: {text!r}")
-    days, hours, minutes = (int(part or 0) for part in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes)
 
 
 def run(scenario: dict[str, Any]) -> scenarios.ScenarioResult:
