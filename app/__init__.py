@@ -12,7 +12,7 @@ from app import config
 from app.engine import runtime
 from app.engine.calendar import Calendar
 from app.extensions import csrf, db, login_manager, migrate
-from app.roles import CONSENT, CONTACT_OUTCOMES, HANDOVERS, REFERRAL_OUTCOMES, ROLES, THRESHOLDS
+from app.roles import CONSENT, CONTACT_OUTCOMES, HANDOVERS, INVOLVEMENT_KINDS, REFERRAL_OUTCOMES, ROLES, THRESHOLDS
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -45,6 +45,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.filters["role_title"] = lambda v: ROLES[v].title if v in ROLES else v
     app.jinja_env.filters["threshold_title"] = lambda v: THRESHOLDS.get(v, "Not decided") if v else "Not decided"
     app.jinja_env.filters["referral_outcome_title"] = lambda v: REFERRAL_OUTCOMES.get(v, v or "Not decided yet")
+    app.jinja_env.filters["involvement_title"] = lambda v: INVOLVEMENT_KINDS.get(v, v)
     app.jinja_env.filters["london"] = _london
     app.jinja_env.filters["consent_title"] = lambda v: CONSENT.get(v, "Not recorded")
     app.jinja_env.filters["summary_row"] = lambda row: {"key": {"text": row[0]}, "value": {"text": row[1]}}

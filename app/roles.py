@@ -101,3 +101,13 @@ CONSENT: dict[str, str] = {
     "withdrawn": "withdrawn",
     "not_reached": "not reached yet",
 }
+
+# What the council's main record system says a child is involved in (imported; DOMAIN.md "Records").
+INVOLVEMENT_KINDS: dict[str, str] = {
+    "social_care": "Open to social care (allocated social worker)",
+    "targeted_early_help": "Targeted early help (lead professional)",
+    "lado_subject": "Subject of a LADO allegation",
+    "referral": "Referral to children's social care",
+    "child_protection_plan": "Child protection plan",
+    "looked_after": "Looked after",
+}

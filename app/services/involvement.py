@@ -11,17 +11,11 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, Involvement, Referral
+from app.roles import INVOLVEMENT_KINDS
 
 LONDON = ZoneInfo("Europe/London")
 
-KINDS: dict[str, str] = {
-    "social_care": "Open to social care (allocated social worker)",
-    "targeted_early_help": "Targeted early help (lead professional)",
-    "lado_subject": "Subject of a LADO allegation",
-    "referral": "Referral to children's social care",
-    "child_protection_plan": "Child protection plan",
-    "looked_after": "Looked after",
-}
+KINDS = INVOLVEMENT_KINDS
 STATUSES = ("open", "closed")
 
 

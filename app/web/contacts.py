@@ -9,7 +9,6 @@ from app import policy, schemaforms
 from app.models import Case
 from app.services import case_actions, contacts, intake
 from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved
-from app.services.involvement import KINDS
 
 bp = Blueprint("contacts", __name__)
 
@@ -75,5 +74,4 @@ def _render(
         problem=problem,
         reopens=reopens,
         matches=matches,
-        kinds=KINDS,
     ), status

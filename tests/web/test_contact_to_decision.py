@@ -171,3 +171,53 @@ def test_a_partner_cannot_open_a_case_it_has_no_part_in(web) -> None:
     police.get(case_url, expect=403)
     admin = web.another().login("admin")
     admin.get(case_url, expect=403)
+
+
+def test_the_decision_is_made_beside_the_answers_asked_for_and_what_is_open(web) -> None:
+    from support import user
+
+    from app.services import contacts, records_import, workflow
+
+    records_import.import_rows(
+        [
+            (
+                2,
+                {
+                    "external_id": "TEH-4",
+                    "kind": "targeted_early_help",
+                    "status": "open",
+                    "name": "Amy Example",
+                    "date_of_birth": "2016-04-02",
+                    "started_on": "2026-09-01",
+                    "worker_name": "Lee Lead",
+                },
+            )
+        ],
+        source="test",
+    )
+    case = contacts.record_contact(user("fpoc"), _start_data())
+    for bpmn_id, role, data in [
+        (
+            "ssw_review",
+            "ssw",
+            {"next_step": "more_information", "ask_whom": "referrer", "question": "Who collects Amy?"},
+        ),
+        ("request_information", "coordinator", {"answer_received": True, "answer": "Her uncle, most days."}),
+        ("ssw_review", "ssw", {"next_step": "decide"}),
+    ]:
+        task = db.session.scalar(select(Task).where(Task.case_id == case.id, Task.bpmn_id == bpmn_id))
+        workflow.complete_task(user(role), task.id, data)
+    decision = db.session.scalar(select(Task).where(Task.case_id == case.id, Task.bpmn_id == "ssw_decision"))
+    page = web.login("ssw").get(f"/tasks/{decision.id}")
+    context = page[page.index('<aside class="compass-context"') :]
+    assert "Who collects?" in context and "Her uncle, most days." in context
+    assert "Targeted early help (lead professional): Lee Lead" in context
+
+
+def _start_data() -> dict:
+    import json
+
+    from app.services import bundles
+
+    path = bundles.PROCESSES_DIR / "initial_contact" / "scenarios" / "s17_consent_given.json"
+    return json.loads(path.read_text(encoding="utf-8"))["start"]
