@@ -210,7 +210,7 @@ def test_the_decision_is_made_beside_the_answers_asked_for_and_what_is_open(web)
     decision = db.session.scalar(select(Task).where(Task.case_id == case.id, Task.bpmn_id == "ssw_decision"))
     page = web.login("ssw").get(f"/tasks/{decision.id}")
     context = page[page.index('<aside class="compass-context"') :]
-    assert "Who collects?" in context and "Her uncle, most days." in context
+    assert "Who collects Amy?" in context and "Her uncle, most days." in context
     assert "Targeted early help (lead professional): Lee Lead" in context
 
 
