@@ -48,6 +48,10 @@ class Queries(Protocol):
         with its allocated worker, targeted early help), and the last referral."""
         ...
 
+    def marf_outstanding(self, case_id: int) -> bool:
+        """Whether the case still waits for the written MARF its phone referral promised."""
+        ...
+
 
 @dataclass(frozen=True)
 class Context:

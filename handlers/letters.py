@@ -19,7 +19,9 @@ def send_letters(ctx: Context) -> Result:
     consent_refused = any(d.get("consent") in {"refused", "withdrawn"} for d in decisions.values())
     outgoing: list[Outgoing] = []
     withheld: list[str] = []
-    parents_not_told = any(d.get("parents_informed") is False for d in decisions.values())
+    # Parents are not written to when a decision says they are not to be told (§3.2, or a young person's own
+    # consent, §7.7), nor while Multi Agency Triage, which may yet call a strategy discussion, decides.
+    parents_not_told = any(d.get("parents_informed") is False or d.get("handover") == "mat" for d in decisions.values())
 
     child_lines = [_child_line(c, decisions.get(c["key"], {})) for c in children]
     referrer = ctx.data.get("referrer", {})

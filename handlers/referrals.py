@@ -23,6 +23,13 @@ def accept_referral(ctx: Context) -> Result:
     )
 
 
+@handler("marf_outstanding")
+def marf_outstanding(ctx: Context) -> Result:
+    """Whether the contact still waits for its written MARF, as the case stands now (a sibling's step may
+    have recorded it since this child's data was copied)."""
+    return Result(data=ctx.queries.marf_outstanding(ctx.case_id))
+
+
 @handler("marf_received")
 def marf_received(ctx: Context) -> Result:
     return Result(data={"received_on": ctx.data.get("received_on")}, records=[Record("marf_received")])

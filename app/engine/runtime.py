@@ -307,10 +307,20 @@ def fire_due_timers(workflow: BpmnWorkflow) -> StepFailure | None:
     return run_engine(workflow)
 
 
-def finished_outputs(workflow: BpmnWorkflow, name: str) -> list[Any]:
-    """The value `name` from every finished subprocess (e.g. each child's decision in a multi-instance
-    subprocess), available as soon as that subprocess ends rather than when all of them have."""
-    return [sub.data[name] for sub in workflow.subprocesses.values() if sub.is_completed() and name in sub.data]
+def decided_outputs(workflow: BpmnWorkflow, name: str) -> list[Any]:
+    """The value `name` from every subprocess that has set it (each child's `decision`), as soon as it is
+    set: a subprocess may still be open on a side path (a MARF to chase, an escalation to answer) after the
+    decision that matters to the child is made."""
+    found = []
+    for sub in workflow.subprocesses.values():
+        if sub.is_completed():
+            if name in sub.data:
+                found.append(sub.data[name])
+            continue
+        done = [t for t in sub.tasks.values() if t.has_state(TaskState.COMPLETED) and name in t.data]
+        if done:
+            found.append(max(done, key=lambda t: (t.last_state_change, t.depth)).data[name])
+    return found
 
 
 def cancel(workflow: BpmnWorkflow) -> None:

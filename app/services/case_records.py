@@ -45,8 +45,9 @@ def _referral(case: Case, key: Any) -> Referral:
 def _referral_accepted(case: Case, fields: Mapping[str, Any], user_id: int | None) -> None:
     child = _child(case, fields["child_key"])
     route = str(fields["route"])
-    # A referral waits for the written MARF, except a strategy discussion, which cannot wait (§4.16).
-    waiting = route != "strategy_discussion" and case.marf_expected and case.marf_received_at is None
+    # A child in need referral waits for the written MARF; a strategy discussion cannot wait (§4.16), and an
+    # assessment of a person posing a risk is not a referral made with a MARF.
+    waiting = route == "consent_given" and case.marf_expected and case.marf_received_at is None
     referral = Referral(
         case_id=case.id,
         child_id=child.id,

@@ -66,6 +66,10 @@ class _Queries:
     def known_child(self, case_id: int, key: str) -> dict[str, Any]:
         return child_history.known_child(case_id, key)
 
+    def marf_outstanding(self, case_id: int) -> bool:
+        case = db.session.get(Case, case_id)
+        return bool(case is not None and case.marf_expected and case.marf_received_at is None)
+
 
 _first_tasks: dict[str, ReadyTask] = {}
 
@@ -300,7 +304,7 @@ def _named_user(username: str | None) -> User | None:
 def _apply_outcomes(case: Case, workflow: Any, user_id: int | None) -> None:
     """Each child's decision, outcome or hand-over as the flow reports it: a diagram's per-child
     subprocess ends with a `decision` ({key, threshold, outcome, handover}), collected as `decisions`."""
-    decisions = runtime.finished_outputs(workflow, "decision") + list(
+    decisions = runtime.decided_outputs(workflow, "decision") + list(
         runtime.current_data(workflow).get("decisions") or []
     )
     by_key = {c.key: c for c in case.children}

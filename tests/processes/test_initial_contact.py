@@ -83,7 +83,7 @@ def test_a_scenario_that_moves_the_clock_needs_a_clock(fresh) -> None:
     _path, scenario = next((p, s) for p, s in SCENARIOS if p.stem.startswith("unacknowledged"))
     with time_machine.travel(START, tick=False):
         result = scenarios.run(scenario)
-    assert result.mismatches == ["step 4: this scenario moves the clock; run it with a clock to move"]
+    assert result.mismatches == ["step 3: this scenario moves the clock; run it with a clock to move"]
 
 
 def test_each_child_has_an_outcome_as_soon_as_that_child_is_decided(fresh, clock) -> None:
@@ -120,10 +120,11 @@ def _complete(case_id: int, bpmn_id: str, role: str, data: dict[str, Any]) -> No
 def test_a_referral_waiting_for_its_marf_is_accepted_when_it_arrives(fresh, clock) -> None:
     scenario = _scenario("urgent_phone_referral_waits_for_its_marf_and_is_chased")
     case = contacts.record_contact(scenarios.demo_user("fpoc"), scenario["start"])
-    for step in scenario["steps"][:3]:
+    for step in scenario["steps"][:2]:  # reviewed, and decided: a child in need, with consent
         _complete(case.id, step["task"], step["as"], step["data"])
     referral = db.session.scalar(select(Referral).where(Referral.case_id == case.id))
     assert (referral.accepted_at, referral.waiting_for) == (None, "marf")
+    assert _open(case.id) == {"receive_marf"}  # nothing is acknowledged before the referral is accepted
 
     clock.shift(timedelta(hours=1))
     _complete(case.id, "receive_marf", "coordinator", {"received_on": "2026-11-24", "how_received_marf": "post"})
@@ -131,6 +132,7 @@ def test_a_referral_waiting_for_its_marf_is_accepted_when_it_arrives(fresh, cloc
     referral = db.session.get(Referral, referral.id)
     assert referral.waiting_for is None
     assert referral.accepted_at == START + timedelta(hours=1)  # the census referral date is the MARF's arrival
+    assert _open(case.id) == {"acknowledge_referral"}
 
 
 def test_an_urgent_marf_is_chased_after_four_hours_and_not_before(fresh, clock) -> None:
@@ -138,15 +140,26 @@ def test_an_urgent_marf_is_chased_after_four_hours_and_not_before(fresh, clock) 
 
     scenario = _scenario("urgent_phone_referral_waits_for_its_marf_and_is_chased")
     case = contacts.record_contact(scenarios.demo_user("fpoc"), scenario["start"])
+    for step in scenario["steps"][:2]:
+        _complete(case.id, step["task"], step["as"], step["data"])
     marf = db.session.scalar(select(Task).where(Task.case_id == case.id, Task.bpmn_id == "receive_marf"))
     assert marf.due_at == START + timedelta(hours=4)
     clock.shift(timedelta(hours=3, minutes=59))
     worker.wake_due()
-    assert db.session.scalar(select(Task).where(Task.case_id == case.id, Task.bpmn_id == "chase_marf")) is None
+    assert _open(case.id) == {"receive_marf"}
     clock.shift(timedelta(minutes=2))
     worker.wake_due()
+    assert _open(case.id) == {"receive_marf", "chase_marf"}
     chase = db.session.scalar(select(Task).where(Task.case_id == case.id, Task.bpmn_id == "chase_marf"))
-    assert chase is not None and chase.lane == "coordinator"
+    assert chase.lane == "coordinator"
+
+
+def test_no_marf_is_asked_for_when_no_referral_needs_one(fresh, clock) -> None:
+    scenario = _scenario("below_threshold_advice")
+    scenario["start"].update(how_received="phone", marf_received=False)
+    result = scenarios.run(scenario)
+    assert result.mismatches == []
+    assert db.session.get(Case, result.case_id).status == "closed"
 
 
 def test_acknowledgement_is_due_in_one_working_day_and_escalates_after_three(fresh) -> None:
@@ -157,7 +170,7 @@ def test_acknowledgement_is_due_in_one_working_day_and_escalates_after_three(fre
     with time_machine.travel(friday, tick=False) as clock:
         scenario = _scenario("unacknowledged_referral_escalates_after_three_working_days")
         case = contacts.record_contact(scenarios.demo_user("fpoc"), scenario["start"])
-        for step in scenario["steps"][:3]:
+        for step in scenario["steps"][:2]:  # reviewed and decided: accepted as a referral at once
             _complete(case.id, step["task"], step["as"], step["data"])
         ack = db.session.scalar(select(Task).where(Task.case_id == case.id, Task.bpmn_id == "acknowledge_referral"))
         assert ack.due_at == datetime(2026, 11, 30, 16, 30, tzinfo=UTC)

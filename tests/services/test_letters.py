@@ -20,12 +20,12 @@ def decide(case_id: int, **answers: object) -> list[OutboxItem]:
     steps.append(("ssw_decision", "ssw", {"rationale": "Reasons written against the threshold.", **answers}))
     if answers.get("threshold") == "s17":
         steps += [
+            ("acknowledge_referral", "coordinator", {"acknowledged_how": "phone"}),
             (
                 "partner_information",
                 "coordinator",
                 {"agencies": ["police"], "summary": "Nothing known.", "consent_withdrawn": False},
             ),
-            ("acknowledge_referral", "coordinator", {"acknowledged_how": "phone"}),
             (
                 "referral_outcome",
                 "ssw",
