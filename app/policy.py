@@ -55,6 +55,12 @@ def can_record_contact(user: User) -> bool:
     return bool(user.roles & CONTACT_RECORDERS)
 
 
+def can_see_referrer(user: User) -> bool:
+    """Who made a contact is confidential (§13): the hub, and the allocated worker who must answer them
+    (§4.15), see it; a partner or the Early Help hub sees the concern without it."""
+    return bool(user.roles & (HUB_ROLES | {"allocated_worker"}))
+
+
 def can_void_case(user: User) -> bool:
     return bool(user.roles & CONTACT_VOIDERS)
 
@@ -85,6 +91,10 @@ def can_see_case(user: User, case: Case) -> bool:
 
 
 def can_act_on_task(user: User, task: Task) -> bool:
+    # A team manager may act on a task held by someone in their team (§4.15: "the allocated social worker
+    # and his/her Team Manager"), so work named for one person is never stuck with them.
+    if _manages(user, task):
+        return True
     if task.lane not in user.roles:
         return False
     if task.team is not None and task.team != user.team_key:
@@ -96,8 +106,20 @@ def task_filter_for(user: User) -> Any:
     """The SQL condition for the tasks a user may act on: their lanes and team, unassigned or theirs."""
     from app.models import Task
 
-    return (
+    mine = (
         Task.lane.in_(list(user.roles))
         & ((Task.team == user.team_key) | Task.team.is_(None))
         & (Task.assignee_id.is_(None) | (Task.assignee_id == user.id))
+    )
+    if "team_manager" in user.roles and user.team_key is not None:
+        return mine | ((Task.team == user.team_key) & Task.assignee_id.is_not(None))
+    return mine
+
+
+def _manages(user: User, task: Task) -> bool:
+    return (
+        "team_manager" in user.roles
+        and task.assignee_id is not None
+        and task.team is not None
+        and task.team == user.team_key
     )

@@ -85,13 +85,15 @@ def record_referral_outcome(ctx: Context) -> Result:
         "rationale": rationale,
         "next_steps": next_steps,
     }
+    records = [
+        Record(
+            "referral_outcome",
+            {"child_key": child["key"], "outcome": outcome, "rationale": rationale, "next_steps": next_steps},
+        )
+    ]
+    if ctx.data.get("consent_withdrawn") is True and ctx.data.get("withdrawn_by"):
+        # The withdrawal is that person's consent as it now stands, not only the reason the referral closed.
+        records.append(Record("consent", {"name": ctx.data["withdrawn_by"], "status": "withdrawn", "how": "told"}))
     return Result(
-        data={"outcome": outcome},
-        outgoing=_to_referrer(ctx, "referral_outcome", None, fields),
-        records=[
-            Record(
-                "referral_outcome",
-                {"child_key": child["key"], "outcome": outcome, "rationale": rationale, "next_steps": next_steps},
-            )
-        ],
+        data={"outcome": outcome}, outgoing=_to_referrer(ctx, "referral_outcome", None, fields), records=records
     )

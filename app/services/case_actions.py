@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
 from app import policy
 from app.engine import runtime
@@ -61,6 +62,9 @@ def void(user: User, case_id: int, reason: str) -> Case:
         audit.record("CASE_VOIDED", user.id, case_id=case.id)
         timeline.add(case.id, user.id, "Contact voided: recorded in error", [["Why", reason]])
         db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise NotSaved("Someone moved this case on while you were voiding it. Check the case and try again.") from None
     except Exception:
         db.session.rollback()
         raise

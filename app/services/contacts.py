@@ -7,11 +7,12 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from app import schemaforms
 from app.engine.specs import ParsedBundle
 from app.extensions import db
 from app.models import Case, CasePerson, Consent, ProcessBundle, User
 from app.services import audit, bundles, people, timeline, workflow
-from app.services.errors import Forbidden
+from app.services.errors import Forbidden, FormInvalid
 
 FLOW = "initial_contact"
 
@@ -43,7 +44,11 @@ def record_contact(
 
     if not policy.can_record_contact(user):
         raise Forbidden("Only call handlers, coordinators and senior social workers record contacts.")
-    row, _bundle, _schema = start_form()
+    row, _bundle, schema = start_form()
+    # Checked before anything is built from it: people and the case are made from these answers.
+    errors = schemaforms.validate(schema, data)
+    if errors:
+        raise FormInvalid(errors)
     data = copy.deepcopy(data)
     # Lists the form may leave out are empty lists to the flow, so its scripts need not guard each one.
     for optional in ("parents", "household"):

@@ -167,6 +167,8 @@ def partial_date(value: Any) -> PartialDate | None:
         return None
     year, month, day = (int(g) if g else None for g in match.groups())
     assert year is not None
+    if year < 1900:  # no child now living was born earlier, and year 0 is no date at all
+        return None
     try:
         if month is not None and not 1 <= month <= 12:
             return None

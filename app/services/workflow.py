@@ -269,7 +269,7 @@ def sync_mirror(instance: ProcessInstance, ready: list[ReadyTask]) -> None:
             continue
         role = ROLES.get(t.lane or "")
         team = role.team if role else None
-        assignee = _named_user(t.assignee)
+        assignee = _named_user(t.assignee, t.lane)
         if assignee is not None:
             team = assignee.team_key  # work for one named person sits with their team (and its manager)
         db.session.add(
@@ -290,15 +290,19 @@ def sync_mirror(instance: ProcessInstance, ready: list[ReadyTask]) -> None:
         )
 
 
-def _named_user(username: str | None) -> User | None:
-    """The user a task names; a name no longer known leaves the task with its lane's whole team."""
+def _named_user(username: str | None, lane: str | None) -> User | None:
+    """The user a task names, when they are active and hold the task's role; otherwise the task stays with
+    its lane's whole team, where someone can pick it up, rather than with a person who cannot act on it."""
     if not username:
         return None
     try:
-        return users.find(username)
+        user = users.find(username)
     except LookupError:
-        current_app.logger.warning("a task names an unknown user %r; it goes to the whole team", username)
+        user = None
+    if user is None or not user.active or (lane or "") not in user.roles:
+        current_app.logger.warning("a task names %r, who cannot take it; it goes to the whole team", username)
         return None
+    return user
 
 
 def _apply_outcomes(case: Case, workflow: Any, user_id: int | None) -> None:

@@ -40,6 +40,7 @@ def register(app: Flask) -> None:
             "may_record_contact": user is not None and policy.can_record_contact(user),
             "may_search_people": user is not None and policy.can_search_people(user),
             "may_void_case": user is not None and policy.can_void_case(user),
+            "may_see_referrer": user is not None and policy.can_see_referrer(user),
         }
 
     @app.route("/assets/<path:filename>")

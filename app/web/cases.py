@@ -36,7 +36,7 @@ def letter(case_id: int, item_id: int) -> Any:
     except Forbidden as err:
         abort(403, str(err))
     item = next((i for i in view.letters if i.id == item_id), None)
-    if item is None:
+    if item is None or (item.recipient_role == "referrer" and not policy.can_see_referrer(current_user)):
         abort(404)
     return render_template("cases/letter.html", view=view, item=item)
 

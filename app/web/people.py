@@ -69,6 +69,9 @@ def _read_dob(form: dict[str, str], errors: list[SearchError]) -> people.Partial
     if not (year.isdigit() and len(year) == 4):
         errors.append(SearchError("Year must include 4 numbers", "#dob-year"))
         return None
+    if int(year) < 1900:
+        errors.append(SearchError("Year must be 1900 or later", "#dob-year"))
+        return None
     if month and not (month.isdigit() and 1 <= int(month) <= 12):
         errors.append(SearchError("Month must be a number between 1 and 12", "#dob-month"))
         return None
