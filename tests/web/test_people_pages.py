@@ -210,3 +210,8 @@ def test_only_those_who_record_contacts_add_to_them(web, role: str) -> None:
 
 def test_an_unknown_case_is_not_found(web) -> None:
     web.login("fpoc").get("/cases/999999/further-information", expect=404)
+
+
+def test_a_year_before_1900_is_refused_plainly(web) -> None:
+    page = web.login("fpoc").get("/people/search?dob-year=0000&search=1", expect=400)
+    assert "Year must be 1900 or later" in page
