@@ -169,9 +169,9 @@ def test_a_lane_named_after_no_role(source: str, forms: dict[str, Any]) -> None:
 
 
 def test_a_gateway_condition_that_does_not_compile(source: str, forms: dict[str, Any]) -> None:
-    diagram = replace_once(source, 'threshold == "s47"', "threshold ==")
+    diagram = replace_once(source, 'request_type == "pprc"', "request_type ==")
     problem = only(refusal(diagram, forms))
-    assert problem.element_id == "flow_threshold_s47"
+    assert problem.element_id == "flow_route_pprc"
     assert "does not compile" in problem.message and "not valid Python" in problem.message
 
 
@@ -191,7 +191,7 @@ def test_an_attack_in_diagram_code_is_refused_at_deploy(
     marker = tmp_path / "attack-ran"
     code = escape(attack.format(marker=marker))
     if where == "condition":
-        diagram, culprit = replace_once(source, 'threshold == "s47"', code), "flow_threshold_s47"
+        diagram, culprit = replace_once(source, 'request_type == "pprc"', code), "flow_route_pprc"
     else:
         diagram, culprit = replace_once(source, BELOW_SCRIPT, f"<bpmn:script>result = {code}"), "below_threshold"
     problem = only(refusal(diagram, forms))
