@@ -61,6 +61,11 @@ def can_see_referrer(user: User) -> bool:
     return bool(user.roles & (HUB_ROLES | {"allocated_worker"}))
 
 
+def can_merge_people(user: User) -> bool:
+    """Merging two records into one changes every contact about that child: a decision maker's to make."""
+    return bool(user.roles & CONTACT_VOIDERS)
+
+
 def can_void_case(user: User) -> bool:
     return bool(user.roles & CONTACT_VOIDERS)
 
@@ -100,6 +105,23 @@ def can_act_on_task(user: User, task: Task) -> bool:
     if task.team is not None and task.team != user.team_key:
         return False
     return task.assignee_id is None or task.assignee_id == user.id
+
+
+def can_claim(user: User, task: Task) -> bool:
+    """An unassigned task in one of the user's lanes and their team (or no team) may be claimed."""
+    if task.assignee_id is not None or task.lane not in user.roles:
+        return False
+    return task.team is None or task.team == user.team_key
+
+
+def can_reassign(user: User, task: Task) -> bool:
+    """Only a team manager of the task's own team moves work between people."""
+    return "team_manager" in user.roles and task.team is not None and task.team == user.team_key
+
+
+def can_release(user: User, task: Task) -> bool:
+    """The claimant gives a task back, or their team manager does it for them (someone off sick)."""
+    return task.assignee_id is not None and (task.assignee_id == user.id or can_reassign(user, task))
 
 
 def task_filter_for(user: User) -> Any:

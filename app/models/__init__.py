@@ -2,7 +2,8 @@
 
 from app.models.api import ApiIdempotencyKey, ApiToken
 from app.models.audit import AuditEvent
-from app.models.cases import Case, CaseEvent, CasePerson, Consent, Handover, Person, Referral
+from app.models.cases import Case, CaseEvent, CasePerson, Consent, Handover, Person, PersonRelationship, Referral
+from app.models.drafts import Draft
 from app.models.involvement import Involvement, PersonNamePart
 from app.models.outbox import OutboxItem
 from app.models.users import Team, User, UserRole
@@ -16,12 +17,14 @@ __all__ = [
     "CaseEvent",
     "CasePerson",
     "Consent",
+    "Draft",
     "Handover",
     "Involvement",
     "LiveBundle",
     "OutboxItem",
     "Person",
     "PersonNamePart",
+    "PersonRelationship",
     "ProcessBundle",
     "ProcessInstance",
     "Referral",

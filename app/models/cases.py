@@ -59,6 +59,8 @@ class Person(db.Model):  # type: ignore[name-defined,misc]
     address: Mapped[str | None] = mapped_column(Text)
     postcode: Mapped[str | None] = mapped_column(String(10), index=True)  # upper case, single space
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Found to be the same person as another record: kept for its history, no longer found by search.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
 
 
 class CasePerson(db.Model):  # type: ignore[name-defined,misc]
@@ -69,7 +71,7 @@ class CasePerson(db.Model):  # type: ignore[name-defined,misc]
     case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
     key: Mapped[str] = mapped_column(String(40))  # the key the workflow data uses: child-1, parent-1, referrer
-    role: Mapped[str] = mapped_column(String(20))  # child, parent, referrer
+    role: Mapped[str] = mapped_column(String(20))  # child, parent, household, alleged_perpetrator, referrer
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     threshold: Mapped[str | None] = mapped_column(String(20))
     outcome: Mapped[str | None] = mapped_column(String(40))
@@ -78,6 +80,24 @@ class CasePerson(db.Model):  # type: ignore[name-defined,misc]
 
     case: Mapped[Case] = relationship(back_populates="people")
     person: Mapped[Person] = relationship(lazy="joined")
+
+
+class PersonRelationship(db.Model):  # type: ignore[name-defined,misc]
+    """How one person stands to another (a child's mother, a household member, an alleged perpetrator), as a
+    contact recorded it; the contact is kept so each relationship can be traced to where it was said."""
+
+    __tablename__ = "person_relationship"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)  # the parent, carer, member
+    child_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    described_as: Mapped[str] = mapped_column(String(100))  # in the contact's words: "Mother", "Lodger"
+    role: Mapped[str] = mapped_column(String(20))  # parent, household, alleged_perpetrator
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case_record.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    person: Mapped[Person] = relationship(foreign_keys=[person_id], lazy="joined")
+    child: Mapped[Person] = relationship(foreign_keys=[child_id], lazy="joined")
+    case: Mapped["Case | None"] = relationship()
 
 
 class CaseEvent(db.Model):  # type: ignore[name-defined,misc]

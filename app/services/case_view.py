@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app import policy
 from app.extensions import db
 from app.models import Case, CaseEvent, CasePerson, OutboxItem, ProcessInstance, Task, User
-from app.services import audit
+from app.services import audit, person_records
 from app.services.errors import Forbidden, NotFound
 from app.services.trays import case_context
 
@@ -17,6 +17,7 @@ class CaseView:
     case: Case
     children: list[CasePerson]
     parents: list[CasePerson]
+    others: list[CasePerson]  # household members and an alleged perpetrator
     referrer: CasePerson | None
     events: list[CaseEvent]
     tasks: list[Task]
@@ -25,6 +26,7 @@ class CaseView:
     earlier: dict
     reopened_from: Case | None
     reopened_as: list[Case]
+    duplicates: dict[str, list]  # each child's records that may be the same child
 
 
 def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
@@ -41,6 +43,7 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
         case=case,
         children=[p for p in people if p.role == "child"],
         parents=[p for p in people if p.role == "parent"],
+        others=[p for p in people if p.role in ("household", "alleged_perpetrator")],
         referrer=next((p for p in people if p.role == "referrer"), None),
         events=list(case.events),
         tasks=list(db.session.scalars(select(Task).where(Task.case_id == case.id).order_by(Task.created_at))),
@@ -55,6 +58,11 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
         earlier=case_context(case.id).earlier,
         reopened_from=db.session.get(Case, case.reopened_from_id) if case.reopened_from_id else None,
         reopened_as=list(db.session.scalars(select(Case).where(Case.reopened_from_id == case.id).order_by(Case.id))),
+        duplicates={
+            c.key: person_records.possible_duplicates(c.person)
+            for c in people
+            if c.role == "child" and policy.can_search_people(user)
+        },
     )
 
 

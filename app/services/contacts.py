@@ -10,7 +10,7 @@ from typing import Any
 from app import schemaforms
 from app.engine.specs import ParsedBundle
 from app.extensions import db
-from app.models import Case, CasePerson, Consent, ProcessBundle, User
+from app.models import Case, CasePerson, Consent, PersonRelationship, ProcessBundle, User
 from app.services import audit, bundles, people, timeline, workflow
 from app.services.errors import Forbidden, FormInvalid
 
@@ -114,7 +114,9 @@ def _consent_at_intake(case: Case, data: dict[str, Any], user: User) -> None:
 
 
 def _add_people(case: Case, data: dict[str, Any]) -> None:
-    """Link each child to a known person where one matches, and give everyone a key the flow can use."""
+    """Link each child to a known person where one matches, give everyone a key the flow can use, and record
+    how the adults around the children stand to them."""
+    children = []
     for n, child in enumerate(data.get("children") or [], start=1):
         child["key"] = f"child-{n}"
         person = people.find_or_create_child(
@@ -123,11 +125,24 @@ def _add_people(case: Case, data: dict[str, Any]) -> None:
             postcode=child.get("postcode"),
             address=child.get("address"),
         )
+        children.append(person)
         db.session.add(CasePerson(case=case, person=person, key=child["key"], role="child", details=_details(child)))
-    for n, parent in enumerate(data.get("parents") or [], start=1):
-        parent["key"] = f"parent-{n}"
-        person = people.new_person(str(parent.get("name", "")))
-        db.session.add(CasePerson(case=case, person=person, key=parent["key"], role="parent", details=_details(parent)))
+    adults = [("parent", "parent", p) for p in data.get("parents") or []]
+    adults += [("household", "household", h) for h in data.get("household") or []]
+    perpetrator = data.get("alleged_perpetrator") or {}
+    if perpetrator.get("name"):
+        adults.append(("alleged_perpetrator", "alleged-perpetrator", perpetrator))
+    counts: dict[str, int] = {}
+    for role, key_prefix, adult in adults:
+        counts[role] = counts.get(role, 0) + 1
+        adult["key"] = f"{key_prefix}-{counts[role]}" if role != "alleged_perpetrator" else key_prefix
+        person = people.new_person(str(adult.get("name", "")))
+        db.session.add(CasePerson(case=case, person=person, key=adult["key"], role=role, details=_details(adult)))
+        described = str(adult.get("relationship") or role.replace("_", " ").capitalize())[:100]
+        for child in children:
+            db.session.add(
+                PersonRelationship(person=person, child=child, described_as=described, role=role, case_id=case.id)
+            )
     referrer = data.get("referrer") or {}
     if referrer.get("name"):
         person = people.new_person(str(referrer["name"]))

@@ -106,7 +106,8 @@ def reindex_names() -> int:
     children = select(CasePerson.person_id).where(CasePerson.role == "child")
     involved = select(Involvement.person_id)
     count = 0
-    for person in db.session.scalars(select(Person).where(or_(Person.id.in_(children), Person.id.in_(involved)))):
+    known = or_(Person.id.in_(children), Person.id.in_(involved))
+    for person in db.session.scalars(select(Person).where(known, Person.merged_into_id.is_(None))):
         index_name(person)
         count += 1
     db.session.commit()
@@ -364,13 +365,18 @@ def strong_match(name: str, dob: date | None, code: str | None) -> Person | None
         return None
     key = name_key(name)
     found = db.session.scalar(
-        select(Person).where(Person.name_key == key, Person.date_of_birth == dob).order_by(Person.id).limit(1)
+        select(Person)
+        .where(Person.name_key == key, Person.date_of_birth == dob, Person.merged_into_id.is_(None))
+        .order_by(Person.id)
+        .limit(1)
     )
     if found is not None or code is None:
         return found
     sounds = [name_sound(p) for p in key.split()]
     for person in db.session.scalars(
-        select(Person).where(Person.date_of_birth == dob, Person.postcode == code).order_by(Person.id)
+        select(Person)
+        .where(Person.date_of_birth == dob, Person.postcode == code, Person.merged_into_id.is_(None))
+        .order_by(Person.id)
     ):
         if [name_sound(p) for p in person.name_key.split()] == sounds:
             return person

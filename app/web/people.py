@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 
 from app import policy
 from app.extensions import db
-from app.services import audit, further_information, people
+from app.services import audit, further_information, people, person_records
 from app.services.errors import Forbidden, NotFound, NotSaved
 from app.services.involvement import KINDS
 
@@ -97,6 +97,9 @@ def person(person_id: int) -> Any:
     history = people.person_history(person_id)
     if history is None:
         abort(404)
+    if history.person.merged_into_id:
+        # The record lives on in the one it was merged into; its own page would show only half the history.
+        return redirect(url_for("people.person", person_id=history.person.merged_into_id, merged=person_id))
     audit.record("PERSON_VIEWED", current_user.id, person_id=person_id)
     db.session.commit()
     return render_template(
@@ -104,6 +107,38 @@ def person(person_id: int) -> Any:
         history=history,
         kinds=KINDS,
         may_add=policy.can_record_contact(current_user),
+        relationships=person_records.relationships(person_id),
+        duplicates=person_records.possible_duplicates(history.person),
+        merged=request.args.get("merged", type=int),
+    )
+
+
+@bp.route("/people/<int:person_id>/compare/<int:other_id>", methods=["GET", "POST"])
+@login_required
+@policy.declare("can_search_people")
+def compare(person_id: int, other_id: int) -> Any:
+    """Two records side by side, with the choice to merge the second into the first."""
+    if not policy.can_search_people(current_user):
+        abort(403, NO_SEARCH)
+    try:
+        comparison = person_records.compare(person_id, other_id)
+    except NotFound:
+        abort(404)
+    except NotSaved as err:
+        abort(409, str(err))
+    if request.method == "POST":
+        try:
+            person_records.merge(current_user, person_id, other_id)
+        except Forbidden as err:
+            abort(403, str(err))
+        except NotSaved as err:
+            abort(409, str(err))
+        return redirect(url_for("people.person", person_id=person_id, merged=other_id))
+    for shown in (person_id, other_id):
+        audit.record("PERSON_VIEWED", current_user.id, person_id=shown)
+    db.session.commit()
+    return render_template(
+        "people/compare.html", comparison=comparison, kinds=KINDS, may_merge=policy.can_merge_people(current_user)
     )
 
 
