@@ -27,7 +27,13 @@ def test_every_other_page_sends_a_stranger_to_sign_in(fresh: Flask) -> None:
         if getattr(fresh.view_functions[rule.endpoint], "policy_check", None) == "public":
             continue
         url = rule.rule
-        for placeholder, value in [("<int:case_id>", "1"), ("<int:person_id>", "1"), ("<int:item_id>", "1")]:
+        placeholders = [
+            ("<int:case_id>", "1"),
+            ("<int:person_id>", "1"),
+            ("<int:item_id>", "1"),
+            ("<int:other_id>", "2"),
+        ]
+        for placeholder, value in placeholders:
             url = url.replace(placeholder, value)
         url = url.replace("<task_id>", "x")
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
