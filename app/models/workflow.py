@@ -77,6 +77,7 @@ class Task(db.Model):  # type: ignore[name-defined,misc]
     lane: Mapped[str] = mapped_column(String(40), index=True)
     team: Mapped[str | None] = mapped_column(String(40), index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when the assignee claimed (or was given) it
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

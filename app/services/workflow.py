@@ -285,6 +285,7 @@ def sync_mirror(instance: ProcessInstance, ready: list[ReadyTask]) -> None:
                 lane=t.lane or "",
                 team=team,
                 assignee_id=assignee.id if assignee else None,
+                claimed_at=utcnow() if assignee else None,
                 due_at=t.due_at,
             )
         )

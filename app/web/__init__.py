@@ -12,12 +12,15 @@ from app.extensions import db, login_manager
 
 ASSETS = Path(__file__).resolve().parents[2] / "node_modules" / "govuk-frontend" / "dist" / "govuk"
 STATIC_FILES = {"govuk-frontend.min.css", "govuk-frontend.min.js"}
+# Our own scripts, kept in the repository (not from npm); each file is named here, nothing else is served.
+OWN_SCRIPTS_DIR = Path(__file__).resolve().parent / "static_js"
+OWN_SCRIPTS = {"compass-drafts.js"}
 
 
 def register(app: Flask) -> None:
-    from app.web import api, auth, cases, contacts, people, tasks
+    from app.web import api, auth, cases, contacts, drafts, people, tasks
 
-    for module in (auth, tasks, contacts, cases, people, api):
+    for module in (auth, tasks, contacts, cases, people, api, drafts):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"
@@ -48,6 +51,9 @@ def register(app: Flask) -> None:
     def assets(filename: str) -> Any:
         if filename in STATIC_FILES:
             return send_from_directory(ASSETS, filename, max_age=3600)
+        if filename in OWN_SCRIPTS:
+            # Revalidated on each use (an unchanged file answers 304), so a deploy's new script is seen at once.
+            return send_from_directory(OWN_SCRIPTS_DIR, filename, max_age=0)
         if filename.startswith(("fonts/", "images/")) or filename == "manifest.json":
             return send_from_directory(ASSETS / "assets", filename, max_age=3600)
         abort(404)

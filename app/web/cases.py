@@ -2,11 +2,11 @@
 
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app import policy
-from app.services import case_actions, case_view
+from app.services import case_actions, case_view, letters_render
 from app.services.errors import Forbidden, NotFound, NotSaved
 
 bp = Blueprint("cases", __name__)
@@ -39,6 +39,38 @@ def letter(case_id: int, item_id: int) -> Any:
     if item is None or (item.recipient_role == "referrer" and not policy.can_see_referrer(current_user)):
         abort(404)
     return render_template("cases/letter.html", view=view, item=item)
+
+
+# The letter view (cases/letter.html) lays a letter out with the same template as its PDF.
+bp.add_app_template_global(letters_render.html, "letter_html")
+
+
+@bp.route("/cases/<int:case_id>/letters/<int:item_id>.pdf")
+@login_required
+@policy.declare("can_see_case")
+def letter_pdf(case_id: int, item_id: int) -> Any:
+    # The same checks as the letter's page: the case, then the referrer's confidentiality (404, not 403,
+    # so a user who may not see the referrer cannot even learn that a letter to them exists).
+    try:
+        view = case_view.for_user(current_user, case_id, record_view=False)
+    except NotFound:
+        abort(404)
+    except Forbidden as err:
+        abort(403, str(err))
+    item = next((i for i in view.letters if i.id == item_id), None)
+    if item is None or (item.recipient_role == "referrer" and not policy.can_see_referrer(current_user)):
+        abort(404)
+    body = letters_render.pdf(item)
+    letters_render.record_download(current_user, item)
+    return Response(
+        body,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{letters_render.filename(view.case, item)}"',
+            # Confidential: no shared or browser cache keeps a copy.
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @bp.route("/cases")

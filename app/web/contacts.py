@@ -1,5 +1,6 @@
 """Recording a new contact: the start form of the initial-contact flow."""
 
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -7,8 +8,9 @@ from flask_login import current_user, login_required
 
 from app import policy, schemaforms
 from app.models import Case
-from app.services import case_actions, contacts, intake
+from app.services import case_actions, contacts, drafts, intake
 from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved
+from app.web import drafts as draft_forms
 
 bp = Blueprint("contacts", __name__)
 
@@ -22,7 +24,9 @@ def new_contact() -> Any:
     _row, _bundle, schema = contacts.start_form()
     reopens, earlier_answers = _reopening(request.values.get("reopen"))
     if request.method == "GET":
-        return _render(schema, earlier_answers, [], reopens=reopens)
+        # The user's own draft of this contact, when there is one, fills the form in place of a blank one.
+        data, restored_at = draft_forms.restore_contact(current_user, reopens, earlier_answers)
+        return _render(schema, data, [], reopens=reopens, restored_at=restored_at)
     if request.form.get("_action") == "check":
         # Look for the children already known without saving anything or judging the half-typed answers.
         data = schemaforms.parse_submission(schema, request.form)
@@ -38,6 +42,9 @@ def new_contact() -> Any:
         return _render(schema, submission.data, [], 409, problem=str(err), reopens=reopens)
     except Forbidden as err:
         abort(403, str(err))
+    # Remembering the page that sent the form keeps a save it had already started from making a new draft.
+    page_id = request.form.get("_draft_page") or None
+    drafts.discard(current_user, drafts.contact_key(reopens.id if reopens else None), page_id=page_id)
     return redirect(url_for("cases.case", case_id=case.id, done="Contact recorded"))
 
 
@@ -65,6 +72,7 @@ def _render(
     problem: str | None = None,
     reopens: Case | None = None,
     matches: list[intake.ChildMatches] | None = None,
+    restored_at: datetime | None = None,
 ) -> Any:
     return render_template(
         "contacts/new.html",
@@ -74,4 +82,5 @@ def _render(
         problem=problem,
         reopens=reopens,
         matches=matches,
+        draft=draft_forms.context("contact", restored_at),
     ), status

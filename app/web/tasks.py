@@ -1,13 +1,17 @@
 """Work trays and task forms."""
 
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app import policy, schemaforms
-from app.services import trays, workflow
+from app.services import claims, drafts, trays, workflow
+from app.services.claims import ClaimConflict, NotEligible
 from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, TaskConflict
+from app.web import drafts as draft_forms
 
 bp = Blueprint("tasks", __name__)
 
@@ -23,18 +27,123 @@ def home() -> Any:
 @login_required
 @policy.login_only
 def my_tasks() -> Any:
-    return render_template(
-        "tasks/tray.html", tray="mine", rows=trays.my_tasks(current_user), counts=trays.counts(current_user)
-    )
+    return _tray("mine")
 
 
 @bp.route("/tasks/team")
 @login_required
 @policy.login_only
 def team_tasks() -> Any:
+    return _tray("team")
+
+
+def _tray(which: str) -> Any:
+    page = trays.tray(current_user, which, request.args)
+    endpoint = "tasks.my_tasks" if which == "mine" else "tasks.team_tasks"
     return render_template(
-        "tasks/tray.html", tray="team", rows=trays.team_tasks(current_user), counts=trays.counts(current_user)
+        "tasks/tray.html",
+        tray=which,
+        page=page,
+        counts=trays.counts(current_user),
+        pagination=_pagination(endpoint, page.filters, page.page, page.pages),
+        here=url_for(endpoint, **page.filters.args()),
+        due_choices=trays.DUE_CHOICES,
+        sorts=trays.SORTS,
+        rag_labels=trays.RAG_LABELS,
     )
+
+
+def _pagination(endpoint: str, filters: trays.Filters, page: int, pages: int) -> dict[str, Any] | None:
+    """The GOV.UK pagination component's parameters: the first, last and neighbouring pages."""
+    if pages <= 1:
+        return None
+    items: list[dict[str, Any]] = []
+    for n in range(1, pages + 1):
+        if n in (1, pages) or abs(n - page) <= 1:
+            items.append({"number": n, "href": url_for(endpoint, **filters.args(page=n)), "current": n == page})
+        elif items and not items[-1].get("ellipsis"):
+            items.append({"ellipsis": True})
+    params: dict[str, Any] = {"items": items, "landmarkLabel": "Pages of tasks"}
+    if page > 1:
+        params["previous"] = {"href": url_for(endpoint, **filters.args(page=page - 1))}
+    if page < pages:
+        params["next"] = {"href": url_for(endpoint, **filters.args(page=page + 1))}
+    return params
+
+
+@bp.post("/tasks/<task_id>/claim")
+@login_required
+@policy.declare("can_claim")
+def claim(task_id: str) -> Any:
+    try:
+        words = claims.claim(current_user, task_id)
+    except (ClaimConflict, TaskConflict) as conflict:
+        return _refused(409, "Someone else has this task", str(conflict))
+    except NotFound:
+        abort(404)
+    except Forbidden as err:
+        abort(403, str(err))
+    flash(f"You have claimed “{words}”.", "success")
+    return redirect(_back(url_for("tasks.task", task_id=task_id)))
+
+
+@bp.post("/tasks/<task_id>/release")
+@login_required
+@policy.declare("can_release")
+def release(task_id: str) -> Any:
+    try:
+        words = claims.release(current_user, task_id)
+    except (ClaimConflict, TaskConflict) as conflict:
+        return _refused(409, "This task has changed hands", str(conflict))
+    except NotFound:
+        abort(404)
+    except Forbidden as err:
+        abort(403, str(err))
+    flash(f"“{words}” is back with the team for anyone to claim.", "success")
+    return redirect(_back(url_for("tasks.my_tasks")))
+
+
+@bp.route("/tasks/<task_id>/reassign", methods=["GET", "POST"])
+@login_required
+@policy.declare("can_reassign")
+def reassign(task_id: str) -> Any:
+    try:
+        row, held, people = claims.for_reassignment(current_user, task_id)
+    except TaskConflict as conflict:
+        return _refused(409, "This task is no longer waiting", str(conflict))
+    except NotFound:
+        abort(404)
+    except Forbidden as err:
+        abort(403, str(err))
+    error, chosen = None, request.form.get("to", "")
+    if request.method == "POST":
+        try:
+            words = claims.reassign(current_user, task_id, int(chosen) if chosen.isdigit() else 0)
+        except NotEligible:
+            error = "Choose someone in the team who holds this task's role"
+        except (ClaimConflict, TaskConflict) as conflict:
+            return _refused(409, "This task has changed hands", str(conflict))
+        except Forbidden as err:
+            abort(403, str(err))
+        else:
+            flash(f"“{words}” has been reassigned.", "success")
+            return redirect(url_for("tasks.team_tasks"))
+    page = render_template("tasks/reassign.html", task=row, held=held, people=people, error=error, chosen=chosen)
+    return page, 400 if error else 200
+
+
+def _back(default: str) -> str:
+    """Back where the button was pressed (a tray with its filters, or the task page). Only our own task pages
+    are followed: a posted address anywhere else would make this an open redirect."""
+    target = request.form.get("next", "")
+    parts = urlsplit(target)
+    if not parts.scheme and not parts.netloc and parts.path.startswith("/tasks") and "\\" not in target:
+        return target
+    return default
+
+
+def _refused(status: int, title: str, message: str) -> Any:
+    return render_template("error.html", title=title, message=message), status
 
 
 @bp.route("/tasks/<task_id>", methods=["GET", "POST"])
@@ -45,7 +154,9 @@ def task(task_id: str) -> Any:
         row, bundle = workflow.open_task(current_user, task_id)
         schema = bundle.form(row.form_id) or {"type": "object", "properties": {}}
         if request.method == "GET":
-            return _render(row, schema, workflow.task_data(row), [])
+            # The user's own draft, when there is one, fills the form in place of what the task holds.
+            data, restored_at = draft_forms.restore_task(current_user, row, schema, workflow.task_data(row))
+            return _render(row, schema, data, [], restored_at=restored_at)
         # The saved data is needed only to keep read-only answers; restoring it costs a whole workflow.
         existing = workflow.task_data(row) if schemaforms.has_read_only(schema) else {}
     except TaskConflict as conflict:
@@ -53,7 +164,7 @@ def task(task_id: str) -> Any:
     except NotFound:
         abort(404)
     except Forbidden as err:
-        abort(403, str(err))
+        abort(403, claims.refusal(current_user, task_id, str(err)))
     submission = schemaforms.read_submission(schema, request.form, existing=existing)
     if not submission.complete:
         return _render(row, schema, submission.data, submission.errors, 400 if submission.errors else 200)
@@ -67,6 +178,7 @@ def task(task_id: str) -> Any:
         return _render(row, schema, submission.data, [], 409, problem=str(err))
     except Forbidden as err:
         abort(403, str(err))
+    drafts.discard(current_user, drafts.task_key(task_id))  # the answers are on the record now
     return redirect(url_for("cases.case", case_id=case_id, done=row.name))
 
 
@@ -78,7 +190,15 @@ def _conflict(task_id: str, conflict: TaskConflict, schema: dict | None) -> Any:
     return render_template("tasks/conflict.html", conflict=conflict, fields=fields), 409
 
 
-def _render(row: Any, schema: dict, data: dict, errors: list, status: int = 200, problem: str | None = None) -> Any:
+def _render(
+    row: Any,
+    schema: dict,
+    data: dict,
+    errors: list,
+    status: int = 200,
+    problem: str | None = None,
+    restored_at: datetime | None = None,
+) -> Any:
     return render_template(
         "tasks/task.html",
         task=row,
@@ -87,4 +207,6 @@ def _render(row: Any, schema: dict, data: dict, errors: list, status: int = 200,
         errors=errors,
         context=trays.case_context(row.case_id),
         problem=problem,
+        draft=draft_forms.context(f"task:{row.id}", restored_at),
+        claim=claims.view_for(current_user, row),
     ), status
