@@ -6,6 +6,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_login import current_user, login_required
 
 from app import policy
+from app.models import OutboxItem
 from app.services import case_actions, case_view, letters_render
 from app.services.errors import Forbidden, NotFound, NotSaved
 
@@ -29,16 +30,27 @@ def case(case_id: int) -> Any:
 @login_required
 @policy.declare("can_see_case")
 def letter(case_id: int, item_id: int) -> Any:
+    view, item = _letter(case_id, item_id)
+    return render_template("cases/letter.html", view=view, item=item)
+
+
+def _letter(case_id: int, item_id: int) -> tuple[case_view.CaseView, OutboxItem]:
+    """A letter of a case the user may see; a letter to the referrer is 404, not 403, for those who may not
+    see the referrer, so they cannot even learn that one exists."""
+    view = _view(case_id)
+    item = next((i for i in view.letters if i.id == item_id), None)
+    if item is None or (item.recipient_role == "referrer" and not policy.can_see_referrer(current_user)):
+        abort(404)
+    return view, item
+
+
+def _view(case_id: int) -> case_view.CaseView:
     try:
-        view = case_view.for_user(current_user, case_id, record_view=False)
+        return case_view.for_user(current_user, case_id, record_view=False)
     except NotFound:
         abort(404)
     except Forbidden as err:
         abort(403, str(err))
-    item = next((i for i in view.letters if i.id == item_id), None)
-    if item is None or (item.recipient_role == "referrer" and not policy.can_see_referrer(current_user)):
-        abort(404)
-    return render_template("cases/letter.html", view=view, item=item)
 
 
 # The letter view (cases/letter.html) lays a letter out with the same template as its PDF.
@@ -49,17 +61,7 @@ bp.add_app_template_global(letters_render.html, "letter_html")
 @login_required
 @policy.declare("can_see_case")
 def letter_pdf(case_id: int, item_id: int) -> Any:
-    # The same checks as the letter's page: the case, then the referrer's confidentiality (404, not 403,
-    # so a user who may not see the referrer cannot even learn that a letter to them exists).
-    try:
-        view = case_view.for_user(current_user, case_id, record_view=False)
-    except NotFound:
-        abort(404)
-    except Forbidden as err:
-        abort(403, str(err))
-    item = next((i for i in view.letters if i.id == item_id), None)
-    if item is None or (item.recipient_role == "referrer" and not policy.can_see_referrer(current_user)):
-        abort(404)
+    view, item = _letter(case_id, item_id)
     body = letters_render.pdf(item)
     letters_render.record_download(current_user, item)
     return Response(
@@ -84,12 +86,7 @@ def case_list() -> Any:
 @login_required
 @policy.declare("can_void_case")
 def void(case_id: int) -> Any:
-    try:
-        view = case_view.for_user(current_user, case_id, record_view=False)
-    except NotFound:
-        abort(404)
-    except Forbidden as err:
-        abort(403, str(err))
+    view = _view(case_id)
     if not policy.can_void_case(current_user):
         abort(403, "Only senior social workers and managers void a contact.")
     reason = request.form.get("reason", "")
