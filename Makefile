@@ -24,6 +24,8 @@ run: setup
 	$(DEMO) $(BIN)/flask import-processes
 	$(DEMO) $(BIN)/flask seed-demo
 	$(DEMO) $(BIN)/flask demo-records
+	@# The worker (timers, e-mails) runs beside the web app and is stopped when the server stops.
+	$(DEMO) $(BIN)/flask worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(DEMO) $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 test: setup lint

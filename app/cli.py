@@ -56,15 +56,15 @@ def register(app: Flask) -> None:
     @click.option("--once", is_flag=True, help="Make one pass and stop.")
     @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes.")
     def worker(once: bool, interval: float) -> None:
-        """Wake instances whose timers are due."""
+        """Wake instances whose timers are due and deliver the outbox's due e-mails."""
         import time
 
         from app.services import worker as work
 
         while True:
-            woken = work.wake_due()
+            woken, delivered = work.work_once()
             if once:
-                click.echo(f"woke {woken} instance(s)")
+                click.echo(f"woke {woken} instance(s), delivered {delivered} e-mail(s)")
                 return
             time.sleep(interval)
 

@@ -16,6 +16,12 @@ ENVIRONMENT = {
     "MAX_TREE_DEPTH": "deepest task tree an instance may be saved with (default 800)",
     "SESSION_COOKIE_SECURE": "1 when served over HTTPS",
     "COMPASS_CLOSURE_DAYS": "the council's own closure days as comma-separated ISO dates (2026-12-29,2026-12-30)",
+    "SMTP_HOST": "SMTP server for e-mails from the outbox (unset: e-mails go to the local sink, listed at /outbox)",
+    "SMTP_PORT": "its port (default 25)",
+    "SMTP_USERNAME": "user name to sign in to the SMTP server, if it asks for one",
+    "SMTP_PASSWORD": "password to sign in to the SMTP server",
+    "SMTP_STARTTLS": "1 to switch the SMTP connection to TLS before sending",
+    "MAIL_FROM": "the From address of Compass's e-mails (default compass@compass.local)",
 }
 # Office hours, local time (Europe/London), for working-day clocks; a deployment may override them in config.
 OFFICE_OPENS = "09:00"
@@ -68,4 +74,10 @@ def from_environment() -> dict[str, object]:
         "OFFICE_OPENS": OFFICE_OPENS,
         "OFFICE_CLOSES": OFFICE_CLOSES,
         "CLOSURE_DAYS": closure_days(os.environ.get("COMPASS_CLOSURE_DAYS", "")),
+        "SMTP_HOST": os.environ.get("SMTP_HOST", ""),
+        "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": os.environ.get("SMTP_STARTTLS", "0") == "1",
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "compass@compass.local"),
     }

@@ -61,6 +61,11 @@ def can_see_referrer(user: User) -> bool:
     return bool(user.roles & (HUB_ROLES | {"allocated_worker"}))
 
 
+def can_see_outbox(user: User) -> bool:
+    """Failed deliveries and the local sink's e-mails: managers follow up what did not reach a family."""
+    return bool(user.roles & {"service_manager", "team_manager"})
+
+
 def can_merge_people(user: User) -> bool:
     """Merging two records into one changes every contact about that child: a decision maker's to make."""
     return bool(user.roles & CONTACT_VOIDERS)

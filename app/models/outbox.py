@@ -26,3 +26,7 @@ class OutboxItem(db.Model):  # type: ignore[name-defined,misc]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The worker's retry schedule: null means "as soon as possible"; set after a failed try.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)  # the error's first line only: no trace, no personal data
+    delivered_via: Mapped[str | None] = mapped_column(String(20))  # smtp, or sink when no SMTP server is set

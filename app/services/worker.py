@@ -1,4 +1,5 @@
-"""The background worker's work: wake each instance whose timer is due and run what follows.
+"""The background worker's work: wake each instance whose timer is due and run what follows, and deliver
+the outbox's due e-mails (app/services/delivery.py).
 
 On PostgreSQL due instances are claimed with FOR UPDATE SKIP LOCKED, so several workers share the load
 and never fire the same timer twice; the instance's version column guards the rest.
@@ -43,6 +44,15 @@ def wake_due(now: datetime | None = None, limit: int = 100) -> int:
             db.session.rollback()
             raise
     return woken
+
+
+def work_once(now: datetime | None = None) -> tuple[int, int]:
+    """One pass of the worker: wake due instances, then deliver due e-mails (which a woken step may have
+    just queued). Returns (instances woken, e-mails delivered)."""
+    from app.services import delivery
+
+    now = now or utcnow()
+    return wake_due(now), delivery.deliver_due(now)
 
 
 def _wake(instance_id: int, now: datetime) -> int:

@@ -18,9 +18,9 @@ OWN_SCRIPTS = {"compass-drafts.js"}
 
 
 def register(app: Flask) -> None:
-    from app.web import api, auth, cases, contacts, drafts, people, tasks
+    from app.web import api, auth, cases, contacts, drafts, outbox, people, tasks
 
-    for module in (auth, tasks, contacts, cases, people, api, drafts):
+    for module in (auth, tasks, contacts, cases, people, api, drafts, outbox):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"
@@ -44,6 +44,7 @@ def register(app: Flask) -> None:
             "may_search_people": user is not None and policy.can_search_people(user),
             "may_void_case": user is not None and policy.can_void_case(user),
             "may_see_referrer": user is not None and policy.can_see_referrer(user),
+            "may_see_outbox": user is not None and policy.can_see_outbox(user),
         }
 
     @app.route("/assets/<path:filename>")
