@@ -131,6 +131,8 @@ def discard(user: User, key: str, page_id: str | None = None) -> None:
         row.data, row.page_id, row.saved_at = None, page_id, utcnow()
     elif row is not None:
         db.session.delete(row)
+    else:
+        return  # nothing to drop: no second commit on the way back from completing a task
     try:
         db.session.commit()
     except IntegrityError:
