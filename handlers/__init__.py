@@ -88,4 +88,16 @@ def names() -> set[str]:
 
 def load_all() -> None:
     """Import every handler module so its functions register themselves."""
-    from handlers import consent, fire_safety, handovers, letters, records, referrals  # noqa: F401
+    from handlers import (  # noqa: F401
+        consent,
+        da_triage,
+        fire_safety,
+        handovers,
+        information_requests,
+        lado,
+        letters,
+        mat,
+        records,
+        referrals,
+        strategy_discussion,
+    )

@@ -94,8 +94,15 @@ def _script_engine(caller: ServiceCaller | None) -> SandboxScriptEngine:
     return engine
 
 
-def start(bundle: ParsedBundle, caller: ServiceCaller | None) -> tuple[BpmnWorkflow, StepFailure | None]:
+def start(
+    bundle: ParsedBundle, caller: ServiceCaller | None, data: dict[str, Any] | None = None
+) -> tuple[BpmnWorkflow, StepFailure | None]:
+    """A new workflow run to its first wait. `data` is what the flow starts with (what a hand-over from
+    another flow gives it), seen by every task from the start event on."""
     workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=_script_engine(caller))
+    if data:
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.set_data(**data)
     return workflow, run_engine(workflow)
 
 

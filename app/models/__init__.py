@@ -1,5 +1,7 @@
 """SQLAlchemy models, one module per domain."""
 
+# Each flow's own records, in a module of their own (imported so their tables are known to the metadata).
+from app.models import domestic_abuse, information_requests, lado, mat, strategy  # noqa: F401
 from app.models.api import ApiIdempotencyKey, ApiToken
 from app.models.audit import AuditEvent
 from app.models.cases import Case, CaseEvent, CasePerson, Consent, Handover, Person, PersonRelationship, Referral

@@ -165,10 +165,11 @@ class Consent(db.Model):  # type: ignore[name-defined,misc]
 
 
 class Handover(db.Model):  # type: ignore[name-defined,misc]
-    """Work handed from the initial contact to another flow (MAT, strategy discussion, LADO).
+    """Work handed from one flow to another (initial contact -> MAT, strategy discussion, LADO; MAT ->
+    strategy discussion; domestic-abuse triage -> referral or strategy discussion).
 
-    Each hand-over starts its own process instance on the same case (DESIGN.md rule 3); until that flow
-    exists the hand-over waits here, visible on the case.
+    Each hand-over starts its own process instance on the same case (DESIGN.md rule 3); a hand-over to a
+    flow with no live version waits here, visible on the case.
     """
 
     __tablename__ = "handover"
@@ -178,5 +179,7 @@ class Handover(db.Model):  # type: ignore[name-defined,misc]
     flow: Mapped[str] = mapped_column(String(40))
     reason: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), default="waiting")  # waiting, started
-    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))  # the episode it started
+    # The flow episode that handed over, so a case's flows read as a chain (initial contact -> MAT -> ...).
+    from_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

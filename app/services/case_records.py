@@ -18,7 +18,39 @@ from app.services import audit, involvement, people, timeline
 Writer = Callable[[Case, Mapping[str, Any], int | None], None]
 
 
+# Each flow keeps the writers of its own records in its own service module, registered with `writer`.
+FLOW_RECORD_MODULES = (
+    "app.services.mat",
+    "app.services.strategy_discussions",
+    "app.services.lado",
+    "app.services.information_requests",
+    "app.services.da_notifications",
+    "app.services.da_triage",
+)
+
+
+def writer(kind: str) -> Callable[[Writer], Writer]:
+    """Register a flow's writer for one kind of record (see `handlers.Record`)."""
+
+    def register(fn: Writer) -> Writer:
+        if kind in WRITERS and WRITERS[kind] is not fn:
+            raise ValueError(f"two writers are registered for {kind!r}")
+        WRITERS[kind] = fn
+        return fn
+
+    return register
+
+
+def _load_flow_writers() -> None:
+    import importlib
+
+    for module in FLOW_RECORD_MODULES:
+        importlib.import_module(module)
+
+
 def write(case: Case, records: list[handlers.Record], user_id: int | None) -> None:
+    if records:
+        _load_flow_writers()
     for record in records:
         writer = WRITERS.get(record.kind)
         if writer is None:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.engine import runtime
 from app.extensions import db
 from app.models import Case, OutboxItem, ProcessInstance, Task, User
-from app.services import bundles, contacts, records_import, worker, workflow
+from app.services import bundles, records_import, worker, workflow
 
 
 @dataclass
@@ -26,7 +26,39 @@ class ScenarioResult:
     name: str
     case_id: int
     mismatches: list[str] = field(default_factory=list)
-    flow_pairs: set[tuple[str, str]] = field(default_factory=set)
+    # (source, target) of every sequence flow taken, per flow: a scenario may walk several linked flows.
+    pairs_by_flow: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+
+    @property
+    def flow_pairs(self) -> set[tuple[str, str]]:
+        return self.pairs_by_flow.get("initial_contact", set())
+
+
+# How a scenario's case begins (`"start_with"`, "contact" when absent): each names a service function
+# (module:function) taking the demo user and the scenario's `start` data and returning the new case.
+STARTERS: dict[str, str] = {
+    "contact": "app.services.contacts:record_contact",
+    "domestic_abuse_notification": "app.services.da_notifications:record_for_scenario",
+    "information_request": "app.services.information_requests:record_for_scenario",
+}
+
+# What a scenario may expect of a flow's own records besides the case's: each names a function
+# (module:function) taking the case and returning a plain value to compare with the expectation.
+EXPECTATIONS: dict[str, str] = {
+    "mat": "app.services.mat:scenario_facts",
+    "strategy_discussion": "app.services.strategy_discussions:scenario_facts",
+    "lado": "app.services.lado:scenario_facts",
+    "information_request": "app.services.information_requests:scenario_facts",
+    "da_triage": "app.services.da_triage:scenario_facts",
+    "da_notification": "app.services.da_notifications:scenario_facts",
+}
+
+
+def _named(target: str) -> Callable[..., Any]:
+    import importlib
+
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
 
 def load(flow: str, processes_dir: Path = bundles.PROCESSES_DIR) -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -60,7 +92,10 @@ def run(scenario: dict[str, Any], advance: Callable[[str], None] | None = None) 
     the case with an expectation part-way through."""
     _import_records(scenario)
     start_as = demo_user(scenario.get("start_as", "fpoc"))
-    case = contacts.record_contact(start_as, scenario["start"])
+    start_with = scenario.get("start_with", "contact")
+    if start_with not in STARTERS:
+        raise ValueError(f"a scenario cannot start with {start_with!r}")
+    case = _named(STARTERS[start_with])(start_as, scenario["start"])
     result = ScenarioResult(scenario["name"], case.id)
     _check_mirror(result, "after the contact was recorded")
     for n, step in enumerate(scenario.get("steps", []), start=1):
@@ -84,8 +119,18 @@ def run(scenario: dict[str, Any], advance: Callable[[str], None] | None = None) 
     _compare(result, scenario.get("expect", {}))
     for instance in db.session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case.id)):
         bundle = bundles.parsed(instance.bundle)
-        result.flow_pairs |= set(runtime.finished_flow_pairs(runtime.restore(instance.state, bundle, caller=None)))
+        pairs = set(runtime.finished_flow_pairs(runtime.restore(instance.state, bundle, caller=None)))
+        result.pairs_by_flow.setdefault(instance.flow, set()).update(pairs)
     return result
+
+
+def _flows(case_id: int) -> dict[str, Any]:
+    """Each flow of the case and how its episode stands: {"initial_contact": "completed", "mat": "running"};
+    a flow run more than once on the case (two children each in a strategy discussion) gives a sorted list."""
+    statuses: dict[str, list[str]] = {}
+    for instance in db.session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case_id)):
+        statuses.setdefault(instance.flow, []).append(instance.status)
+    return {flow: found[0] if len(found) == 1 else sorted(found) for flow, found in statuses.items()}
 
 
 def _find_task(case_id: int, step: dict[str, Any]) -> Task | None:
@@ -137,8 +182,11 @@ def _compare(result: ScenarioResult, expect: dict[str, Any], when: str = "") -> 
         "letters": sorted({i.template for i in letters}),
         "letters_to": dict(Counter(i.recipient_role for i in letters)),
         "open_tasks": sorted(t.bpmn_id for t in db.session.scalars(select(Task).where(Task.case_id == case.id))),
+        "flows": _flows(case.id),
     }
     for key, wanted in expect.items():
+        if key in EXPECTATIONS and key not in actual:
+            actual[key] = _named(EXPECTATIONS[key])(case)
         if key not in actual:
             result.mismatches.append(f"{when}{key}: not something a scenario can expect")
             continue

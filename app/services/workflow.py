@@ -25,7 +25,7 @@ from app.extensions import db
 from app.models import AuditEvent, Case, OutboxItem, ProcessBundle, ProcessInstance, Task, User
 from app.models.types import utcnow
 from app.roles import ROLES
-from app.services import audit, bundles, case_records, child_history, people, timeline, users
+from app.services import audit, bundles, case_records, child_history, handovers, people, timeline, users
 from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, TaskConflict
 
 MAX_ATTEMPTS = 5
@@ -94,15 +94,18 @@ def _new_instance(case: Case, bundle_row: ProcessBundle, user_id: int | None) ->
     return instance
 
 
-def start_instance(case: Case, bundle_row: ProcessBundle, user: User | None) -> ProcessInstance:
-    """Start an instance of a bundle on a case and run it to its first wait, inside the caller's transaction."""
+def start_instance(
+    case: Case, bundle_row: ProcessBundle, user: User | None, data: dict[str, Any] | None = None
+) -> ProcessInstance:
+    """Start an instance of a bundle on a case with `data` and run it to its first wait, inside the caller's
+    transaction (a hand-over from another flow starts its flow this way)."""
     bundle = bundles.parsed(bundle_row)
     run = _Run(case)
-    workflow, failure = runtime.start(bundle, run.caller)
+    workflow, failure = runtime.start(bundle, run.caller, data)
     user_id = user.id if user else None
     instance = _new_instance(case, bundle_row, user_id)
     _save(instance, workflow, bundle, failure, user_id)
-    _write_results(case, instance, run, user_id)
+    _after_steps(case, instance, workflow, run, user_id)
     return instance
 
 
@@ -203,22 +206,34 @@ def _after_user_task(
     title = f"{task.name}: {task.subject}" if task.subject else task.name
     timeline.add(case.id, user.id, title, timeline.summarize(bundle.form(task.form_id), data))
     _save(instance, workflow, bundle, failure, user.id)
-    _write_results(case, instance, run, user.id)
-    _apply_outcomes(case, workflow, user.id)
-    _close_if_done(case, instance, user.id)
+    _after_steps(case, instance, workflow, run, user.id)
 
 
-def _write_results(case: Case, instance: ProcessInstance, run: _Run, user_id: int | None) -> None:
-    """What the steps' handlers reported: the case's records, then the items to send."""
+def _after_steps(case: Case, instance: ProcessInstance, workflow: Any, run: _Run, user_id: int | None) -> None:
+    """What follows every run of an instance: the handlers' records and outgoing items, each child's outcome,
+    the flows handed over to (started now, in this transaction), and the case closed once all is done."""
     case_records.write(case, run.records, user_id)
     _queue_outgoing(case, instance, run.outgoing, user_id)
+    _apply_outcomes(case, instance, workflow, user_id)
+    handovers.mark_source(case, instance)
+    handovers.start_waiting(case, user_id)
+    _close_if_done(case, user_id)
 
 
-def _close_if_done(case: Case, instance: ProcessInstance, user_id: int | None) -> None:
-    """Closed when every child has an outcome and none waits on a hand-over to another flow."""
-    if case.status != "open" or instance.status != "completed":
+def _close_if_done(case: Case, user_id: int | None) -> None:
+    """Closed when every child has an outcome, none waits on a hand-over, and no flow of the case still runs
+    (a LADO allegation runs on after the child's own decision)."""
+    if case.status != "open":
         return
-    if all(c.outcome and not c.handover for c in case.children):
+    if not all(c.outcome and not c.handover for c in case.children):
+        return
+    db.session.flush()
+    running = db.session.scalar(
+        select(ProcessInstance.id).where(
+            ProcessInstance.case_id == case.id, ProcessInstance.status.in_(("running", "failed"))
+        )
+    )
+    if running is None:
         case.status = "closed"
         case.closed_at = utcnow()
         audit.record("CASE_CLOSED", user_id, case_id=case.id)
@@ -306,23 +321,44 @@ def _named_user(username: str | None, lane: str | None) -> User | None:
     return user
 
 
-def _apply_outcomes(case: Case, workflow: Any, user_id: int | None) -> None:
+def _apply_outcomes(case: Case, instance: ProcessInstance, workflow: Any, user_id: int | None) -> None:
     """Each child's decision, outcome or hand-over as the flow reports it: a diagram's per-child
-    subprocess ends with a `decision` ({key, threshold, outcome, handover}), collected as `decisions`."""
-    decisions = runtime.decided_outputs(workflow, "decision") + list(
-        runtime.current_data(workflow).get("decisions") or []
-    )
+    subprocess ends with a `decision` ({key, threshold, outcome, handover}), collected as `decisions`; a
+    flow about one child may set `decision` itself.
+
+    A child's outcome is set once by the flow that decides it. A child handed over to another flow is
+    decided again by that flow: its decision replaces the pending hand-over (with an outcome, or a
+    hand-over onwards), and the outcome stays whichever flow made the final decision (DOMAIN.md).
+    """
+    data = runtime.current_data(workflow)
+    decisions = runtime.decided_outputs(workflow, "decision") + list(data.get("decisions") or [])
+    if isinstance(data.get("decision"), dict):
+        decisions.append(data["decision"])
     by_key = {c.key: c for c in case.children}
     for decision in decisions:
         child = by_key.get(str(decision.get("key"))) if isinstance(decision, dict) else None
-        if child is None or child.decided_at is not None:
+        if child is None:
             continue
-        child.threshold = decision.get("threshold")
-        child.outcome = decision.get("outcome")
+        handed_here = child.handover is not None and _handed_to(case, child, instance)
+        if child.decided_at is not None and not handed_here:
+            continue
+        if decision.get("threshold"):
+            child.threshold = decision.get("threshold")
+        if decision.get("outcome"):
+            child.outcome = decision.get("outcome")
         child.handover = decision.get("handover")
         child.decided_at = utcnow()
+        if handed_here:
+            audit.record("CHILD_DECIDED_AFTER_HANDOVER", user_id, case_id=case.id, instance_id=instance.id)
         if child.handover:
             case_records.add_handover(case, child.handover, str(decision.get("rationale") or ""), child, user_id)
+
+
+def _handed_to(case: Case, child: Any, instance: ProcessInstance) -> bool:
+    """Whether `instance` is the flow episode the child's pending hand-over started (only the latest: once
+    this flow hands the child on, its own decision is spent)."""
+    latest = next((h for h in reversed(case.handovers) if h.child_id == child.id), None)
+    return latest is not None and latest.instance_id == instance.id and latest.flow == child.handover
 
 
 def _queue_outgoing(case: Case, instance: ProcessInstance, items: list[handlers.Outgoing], user_id: int | None) -> None:
@@ -418,6 +454,4 @@ def fire_timers(instance: ProcessInstance) -> None:
     workflow = runtime.restore(instance.state, bundle, run.caller)
     failure = runtime.fire_due_timers(workflow)
     _save(instance, workflow, bundle, failure, None)
-    _write_results(case, instance, run, None)
-    _apply_outcomes(case, workflow, None)
-    _close_if_done(case, instance, None)
+    _after_steps(case, instance, workflow, run, None)

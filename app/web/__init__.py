@@ -18,9 +18,24 @@ OWN_SCRIPTS = {"compass-drafts.js"}
 
 
 def register(app: Flask) -> None:
-    from app.web import api, auth, cases, contacts, drafts, outbox, people, tasks
+    from app.web import (
+        api,
+        auth,
+        cases,
+        contacts,
+        domestic_abuse,
+        drafts,
+        information_requests,
+        lado,
+        mat,
+        outbox,
+        people,
+        strategy,
+        tasks,
+    )
 
-    for module in (auth, tasks, contacts, cases, people, api, drafts, outbox):
+    flows = (mat, strategy, lado, information_requests, domestic_abuse)
+    for module in (auth, tasks, contacts, cases, people, api, drafts, outbox, *flows):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"

@@ -1,0 +1,1 @@
+"""The records of domestic-abuse notifications and their triage."""

@@ -1,0 +1,1 @@
+"""The da_notifications flow's own records and pages' queries."""

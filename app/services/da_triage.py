@@ -1,0 +1,1 @@
+"""The da_triage flow's own records and pages' queries."""

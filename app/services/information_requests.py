@@ -1,0 +1,1 @@
+"""The information_requests flow's own records and pages' queries."""

@@ -1,0 +1,1 @@
+"""The lado flow's own records and pages' queries."""

@@ -1,0 +1,1 @@
+"""The mat flow's own records and pages' queries."""

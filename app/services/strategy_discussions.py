@@ -1,0 +1,1 @@
+"""The strategy_discussions flow's own records and pages' queries."""

@@ -1,0 +1,1 @@
+"""Handlers of the da_triage flow."""

@@ -1,0 +1,1 @@
+"""Handlers of the information_requests flow."""
