@@ -65,11 +65,22 @@ CONTACT_OUTCOMES: dict[str, str] = {
     "ola_cp_notification": "OLA CP notification",
 }
 
-# Hand-overs to flows that later issues build; until then the child's outcome is pending.
+# The flows of the front door, one diagram each in processes/ (DOMAIN.md Flows 1-5 and §12).
+FLOWS: dict[str, str] = {
+    "initial_contact": "Initial contact",
+    "mat": "Multi Agency Triage",
+    "strategy_discussion": "Strategy discussion",
+    "lado": "LADO allegation",
+    "information_request": "Information request",
+    "da_triage": "Domestic-abuse notification triage",
+}
+
+# Where a flow hands a case or a child on to; the child's outcome is pending until that flow decides.
 HANDOVERS: dict[str, str] = {
     "mat": "Multi Agency Triage",
     "strategy_discussion": "Strategy discussion",
     "lado": "the LADO",
+    "initial_contact": "the referral path of the initial contact",
 }
 
 # The outcome of a referral (§4.17), apart from the contact's outcome.

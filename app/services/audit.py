@@ -27,6 +27,8 @@ EVENT_KEYS: dict[str, frozenset[str]] = {
         "REFERRAL_OUTCOME_RECORDED": {"case_id", "referral_id", "outcome"},
         "CONSENT_RECORDED": {"case_id", "consent_id", "status"},
         "CASE_HANDED_OVER": {"case_id", "handover_id", "flow"},
+        "HANDOVER_STARTED": {"case_id", "handover_id", "instance_id"},
+        "CHILD_DECIDED_AFTER_HANDOVER": {"case_id", "instance_id"},
         "MARF_RECEIVED": {"case_id"},
         "PROCESS_STARTED": {"case_id", "instance_id", "bundle_id"},
         "PROCESS_COMPLETED": {"case_id", "instance_id"},
@@ -46,6 +48,14 @@ EVENT_KEYS: dict[str, frozenset[str]] = {
 
 class UnknownAuditEvent(ValueError):
     pass
+
+
+def register(events: dict[str, set[str]]) -> None:
+    """Add a flow's own events (its service module calls this when imported), each with its fixed keys."""
+    for name, keys in events.items():
+        if name in EVENT_KEYS and EVENT_KEYS[name] != frozenset(keys):
+            raise UnknownAuditEvent(f"{name} is already registered with other keys")
+        EVENT_KEYS[name] = frozenset(keys)
 
 
 def record(name: str, user_id: int | None = None, **keys: Any) -> AuditEvent:

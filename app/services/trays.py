@@ -12,7 +12,7 @@ from app import policy
 from app.extensions import db
 from app.models import Case, CaseEvent, CasePerson, Task, User
 from app.models.types import utcnow
-from app.roles import TEAMS
+from app.roles import FLOWS, TEAMS
 from app.services import involvement, people
 
 LONDON = ZoneInfo("Europe/London")
@@ -63,7 +63,7 @@ def waited(since: datetime, now: datetime) -> str:
 
 
 def flow_title(flow: str) -> str:
-    return flow.replace("_", " ").capitalize()
+    return FLOWS.get(flow) or flow.replace("_", " ").capitalize()
 
 
 @dataclass
