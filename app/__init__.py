@@ -12,7 +12,17 @@ from app import config
 from app.engine import runtime
 from app.engine.calendar import Calendar
 from app.extensions import csrf, db, login_manager, migrate
-from app.roles import CONSENT, CONTACT_OUTCOMES, HANDOVERS, INVOLVEMENT_KINDS, REFERRAL_OUTCOMES, ROLES, THRESHOLDS
+from app.roles import (
+    CONSENT,
+    CONTACT_OUTCOMES,
+    FLOW_STATUSES,
+    FLOWS,
+    HANDOVERS,
+    INVOLVEMENT_KINDS,
+    REFERRAL_OUTCOMES,
+    ROLES,
+    THRESHOLDS,
+)
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -42,6 +52,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     cli.register(app)
     app.jinja_env.filters["outcome_title"] = lambda v: CONTACT_OUTCOMES.get(v, v or "Pending")
     app.jinja_env.filters["handover_title"] = lambda v: f"Handed over to {HANDOVERS.get(v, v)}" if v else "Pending"
+    app.jinja_env.filters["flow_title"] = lambda v: FLOWS.get(v, v)
+    app.jinja_env.filters["flow_status"] = lambda v: FLOW_STATUSES.get(v, v)
     app.jinja_env.filters["role_title"] = lambda v: ROLES[v].title if v in ROLES else v
     app.jinja_env.filters["threshold_title"] = lambda v: THRESHOLDS.get(v, "Not decided") if v else "Not decided"
     app.jinja_env.filters["referral_outcome_title"] = lambda v: REFERRAL_OUTCOMES.get(v, v or "Not decided yet")

@@ -150,3 +150,26 @@ def _manages(user: User, task: Task) -> bool:
         and task.team is not None
         and task.team == user.team_key
     )
+
+
+# Information requests from external agencies (§12): logged by the hub's coordinators, business support (who
+# answer routine checks, §12.2) and senior social workers; the register of requests and disclosures is for
+# the hub's decision makers and managers and those who keep it. Partners never see it (§13: need to know).
+INFORMATION_REQUEST_LOGGERS = frozenset({"coordinator", "business_support", "ssw"})
+INFORMATION_REQUEST_READERS = frozenset({"ssw", "team_manager", "service_manager", "business_support", "coordinator"})
+
+
+def can_log_information_request(user: User) -> bool:
+    return bool(user.roles & INFORMATION_REQUEST_LOGGERS)
+
+
+def can_see_information_requests(user: User) -> bool:
+    return bool(user.roles & INFORMATION_REQUEST_READERS)
+
+
+# Multi Agency Triage (§5): the hub, and the co-located police and health who sit at the daily meeting.
+MAT_LIST_READERS = HUB_ROLES | {"police", "health", "service_manager"}
+
+
+def can_see_mat_list(user: User) -> bool:
+    return bool(user.roles & MAT_LIST_READERS)

@@ -75,6 +75,13 @@ FLOWS: dict[str, str] = {
     "da_triage": "Domestic-abuse notification triage",
 }
 
+FLOW_STATUSES: dict[str, str] = {
+    "running": "In progress",
+    "completed": "Finished",
+    "failed": "Stopped: a step failed",
+    "cancelled": "Stopped: contact voided",
+}
+
 # Where a flow hands a case or a child on to; the child's outcome is pending until that flow decides.
 HANDOVERS: dict[str, str] = {
     "mat": "Multi Agency Triage",
@@ -122,3 +129,14 @@ INVOLVEMENT_KINDS: dict[str, str] = {
     "child_protection_plan": "Child protection plan",
     "looked_after": "Looked after",
 }
+
+# Multi Agency Triage (§5): what the daily meeting may decide, each agency's part (the diagram's task ids),
+# and the final decision after further checks (a strategy discussion, or one of the contact outcomes).
+MAT_OUTCOMES: dict[str, str] = {
+    "no_action": "No action",
+    "strategy_discussion": "Strategy discussion",
+    "further_checks": "Further agency checks",
+}
+MAT_PARTS: dict[str, str] = {"police_check": "Police", "health_check": "Health", "social_care_check": "Social care"}
+MAT_FINAL_DECISIONS: dict[str, str] = {"strategy_discussion": "Strategy discussion", **CONTACT_OUTCOMES}
+REFERRAL_ROUTES["mat_further_checks"] = "Further checks after Multi Agency Triage, consent overridden (§5)"

@@ -88,7 +88,8 @@ def _referral_accepted(case: Case, fields: Mapping[str, Any], user_id: int | Non
         route=route,
         waiting_for="marf" if waiting else None,
     )
-    db.session.add(referral)
+    # Appended only: adding it to the session first would let the collection's first load find it in the
+    # database as well, and hold it twice.
     case.referrals.append(referral)
     db.session.flush()
     if waiting:
@@ -153,7 +154,6 @@ def _consent(case: Case, fields: Mapping[str, Any], user_id: int | None) -> None
         note=fields.get("note"),
         recorded_by_id=user_id,
     )
-    db.session.add(row)
     case.consents.append(row)
     db.session.flush()
     audit.record("CONSENT_RECORDED", user_id, case_id=case.id, consent_id=row.id, status=row.status)
@@ -183,7 +183,6 @@ def _handover(case: Case, fields: Mapping[str, Any], user_id: int | None) -> Non
 
 def add_handover(case: Case, flow: str, reason: str, child: CasePerson | None, user_id: int | None) -> Handover:
     row = Handover(case_id=case.id, child_id=child.id if child else None, flow=flow, reason=reason)
-    db.session.add(row)
     case.handovers.append(row)
     db.session.flush()
     audit.record("CASE_HANDED_OVER", user_id, case_id=case.id, handover_id=row.id, flow=flow)
