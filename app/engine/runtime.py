@@ -98,11 +98,11 @@ def start(
     bundle: ParsedBundle, caller: ServiceCaller | None, data: dict[str, Any] | None = None
 ) -> tuple[BpmnWorkflow, StepFailure | None]:
     """A new workflow run to its first wait. `data` is what the flow starts with (what a hand-over from
-    another flow gives it), seen by every task from the start event on."""
+    another flow gives it), seen by every task from the start event on. Every flow knows whether it was
+    handed over: `handover` is None when someone began it by hand, so a diagram can test it."""
     workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=_script_engine(caller))
-    if data:
-        for task in workflow.get_tasks(state=TaskState.READY):
-            task.set_data(**data)
+    for task in workflow.get_tasks(state=TaskState.READY):
+        task.set_data(**{"handover": None, **(data or {})})
     return workflow, run_engine(workflow)
 
 

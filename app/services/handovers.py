@@ -41,8 +41,8 @@ def start_waiting(case: Case, user_id: int | None) -> list[ProcessInstance]:
 
 def start_data(case: Case, row: Handover) -> dict[str, Any]:
     """What a flow started by a hand-over begins with: the case as the hub knows it, the child handed over
-    (or every child, when the whole case is), and why. Names and dates only: a flow asks the case for more
-    through its handlers' queries, so nothing needless is copied into a workflow's saved state."""
+    (or every child, when the whole case is), its parents and carers, and why. Nothing more: a flow asks the
+    case for more through its handlers' queries, so nothing needless is copied into a workflow's saved state."""
     children = [_child(c) for c in case.children if row.child_id is None or c.id == row.child_id]
     return {
         "handover": {"flow": row.flow, "reason": row.reason, "from_flow": _from_flow(row)},
@@ -56,6 +56,8 @@ def start_data(case: Case, row: Handover) -> dict[str, Any]:
         },
         "children": children,
         "child": children[0] if row.child_id is not None and children else None,
+        # Who may be asked for consent and written to (parental responsibility, a safe address).
+        "parents": [{"key": p.key, "name": p.person.name, **p.details} for p in case.people if p.role == "parent"],
     }
 
 
