@@ -9,7 +9,7 @@ from app.models.drafts import Draft
 from app.models.involvement import Involvement, PersonNamePart
 from app.models.outbox import OutboxItem
 from app.models.users import Team, User, UserRole
-from app.models.workflow import LiveBundle, ProcessBundle, ProcessInstance, Task
+from app.models.workflow import LiveBundle, ProcessBundle, ProcessInstance, Task, TaskClock
 
 __all__ = [
     "ApiIdempotencyKey",
@@ -31,6 +31,7 @@ __all__ = [
     "ProcessInstance",
     "Referral",
     "Task",
+    "TaskClock",
     "Team",
     "User",
     "UserRole",

@@ -82,3 +82,28 @@ class Task(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     case = relationship("Case", lazy="joined")
+
+
+class TaskClock(db.Model):  # type: ignore[name-defined,misc]
+    """A statutory clock: a task that must be done by a moment the diagram sets (its `taskDue`).
+
+    Kept after the task is done, unlike the task mirror, so a case shows every clock it has run: met, met
+    late, missed while still open, or stopped because the flow went another way.
+    """
+
+    __tablename__ = "task_clock"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), unique=True)  # the engine's task UUID
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    flow: Mapped[str] = mapped_column(String(80))
+    bpmn_id: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    lane: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    met_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the task was done (on time or late)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the flow went on without it
+    # When the breach was recorded: the worker notices an open task past its time, or it is done late.
+    missed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

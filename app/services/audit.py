@@ -27,6 +27,7 @@ EVENT_KEYS: dict[str, frozenset[str]] = {
         "REFERRAL_OUTCOME_RECORDED": {"case_id", "referral_id", "outcome"},
         "CONSENT_RECORDED": {"case_id", "consent_id", "status"},
         "CASE_HANDED_OVER": {"case_id", "handover_id", "flow"},
+        "CLOCK_MISSED": {"case_id", "task_id"},
         "HANDOVER_STARTED": {"case_id", "handover_id", "instance_id"},
         "CHILD_DECIDED_AFTER_HANDOVER": {"case_id", "instance_id"},
         "MARF_RECEIVED": {"case_id"},

@@ -17,7 +17,7 @@ from app.engine import runtime
 from app.extensions import db
 from app.models import Case, ProcessInstance, Task, User
 from app.models.types import utcnow
-from app.services import audit, bundles, timeline
+from app.services import audit, bundles, clocks, timeline
 from app.services.errors import Forbidden, NotFound, NotSaved
 
 VOID_REASON_MIN = 10
@@ -55,6 +55,7 @@ def void(user: User, case_id: int, reason: str) -> Case:
             instance.updated_at = utcnow()
         db.session.flush()  # the instance's version first: a step completing at the same moment conflicts
         db.session.execute(Task.__table__.delete().where(Task.case_id == case.id))
+        clocks.stop_all(case.id)  # a contact recorded in error runs no clock and misses none
         case.status = "voided"
         case.voided_at = utcnow()
         case.voided_by_id = user.id

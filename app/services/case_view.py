@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app import policy
 from app.extensions import db
 from app.models import Case, CaseEvent, CasePerson, OutboxItem, ProcessInstance, Task, User
-from app.services import audit, person_records
+from app.services import audit, clocks, person_records
 from app.services.errors import Forbidden, NotFound
 from app.services.trays import case_context
 
@@ -27,6 +27,7 @@ class CaseView:
     reopened_from: Case | None
     reopened_as: list[Case]
     duplicates: dict[str, list]  # each child's records that may be the same child
+    clocks: list[clocks.ClockView]
 
 
 def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
@@ -63,6 +64,7 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
             for c in people
             if c.role == "child" and policy.can_search_people(user)
         },
+        clocks=clocks.for_case(case.id),
     )
 
 

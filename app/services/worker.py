@@ -47,12 +47,15 @@ def wake_due(now: datetime | None = None, limit: int = 100) -> int:
 
 
 def work_once(now: datetime | None = None) -> tuple[int, int]:
-    """One pass of the worker: wake due instances, then deliver due e-mails (which a woken step may have
-    just queued). Returns (instances woken, e-mails delivered)."""
-    from app.services import delivery
+    """One pass of the worker: wake due instances, record the clocks that have just been missed, then
+    deliver due e-mails (which a woken step may have just queued). Returns (instances woken, e-mails
+    delivered)."""
+    from app.services import clocks, delivery
 
     now = now or utcnow()
-    return wake_due(now), delivery.deliver_due(now)
+    woken = wake_due(now)
+    clocks.sweep(now)
+    return woken, delivery.deliver_due(now)
 
 
 def _wake(instance_id: int, now: datetime) -> int:

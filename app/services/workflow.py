@@ -25,7 +25,7 @@ from app.extensions import db
 from app.models import AuditEvent, Case, OutboxItem, ProcessBundle, ProcessInstance, Task, User
 from app.models.types import utcnow
 from app.roles import ROLES
-from app.services import audit, bundles, case_records, child_history, handovers, people, timeline, users
+from app.services import audit, bundles, case_records, child_history, clocks, handovers, people, timeline, users
 from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, TaskConflict
 
 MAX_ATTEMPTS = 5
@@ -205,7 +205,7 @@ def _after_user_task(
     )
     title = f"{task.name}: {task.subject}" if task.subject else task.name
     timeline.add(case.id, user.id, title, timeline.summarize(bundle.form(task.form_id), data))
-    _save(instance, workflow, bundle, failure, user.id)
+    _save(instance, workflow, bundle, failure, user.id, completed_task_id=task.id)
     _after_steps(case, instance, workflow, run, user.id)
 
 
@@ -241,7 +241,12 @@ def _close_if_done(case: Case, user_id: int | None) -> None:
 
 
 def _save(
-    instance: ProcessInstance, workflow: Any, bundle: ParsedBundle, failure: StepFailure | None, user_id: int | None
+    instance: ProcessInstance,
+    workflow: Any,
+    bundle: ParsedBundle,
+    failure: StepFailure | None,
+    user_id: int | None,
+    completed_task_id: str | None = None,
 ) -> None:
     ready = runtime.ready_user_tasks(workflow, bundle)  # first: it fixes each new task's due time in the state
     try:
@@ -269,19 +274,27 @@ def _save(
         audit.record("PROCESS_COMPLETED", user_id, case_id=instance.case_id, instance_id=instance.id)
     # Write the versioned row first, so a stale version is found before any other write.
     db.session.flush()
-    sync_mirror(instance, ready)
+    sync_mirror(instance, ready, completed_task_id, user_id)
 
 
-def sync_mirror(instance: ProcessInstance, ready: list[ReadyTask]) -> None:
-    """Make the task table hold exactly the instance's ready user tasks, keeping claims on those that stay."""
+def sync_mirror(
+    instance: ProcessInstance,
+    ready: list[ReadyTask],
+    completed_task_id: str | None = None,
+    user_id: int | None = None,
+) -> None:
+    """Make the task table hold exactly the instance's ready user tasks, keeping claims on those that stay;
+    each task's clock starts when it appears and is met (or stopped) when it goes."""
     existing = {t.id: t for t in db.session.scalars(select(Task).where(Task.instance_id == instance.id))}
     wanted = {t.id: t for t in ready}
     for task_id, row in existing.items():
         if task_id not in wanted:
             db.session.delete(row)
+            clocks.finish(task_id, completed=task_id == completed_task_id, user_id=user_id)
     for task_id, t in wanted.items():
         if task_id in existing:
             continue
+        clocks.start(instance, t)
         role = ROLES.get(t.lane or "")
         team = role.team if role else None
         assignee = _named_user(t.assignee, t.lane)

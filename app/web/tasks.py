@@ -8,7 +8,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from app import policy, schemaforms
-from app.services import claims, drafts, trays, workflow
+from app.models.types import utcnow
+from app.services import claims, clocks, drafts, trays, workflow
 from app.services.claims import ClaimConflict, NotEligible
 from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, TaskConflict
 from app.web import drafts as draft_forms
@@ -209,4 +210,5 @@ def _render(
         problem=problem,
         draft=draft_forms.context(f"task:{row.id}", restored_at),
         claim=claims.view_for(current_user, row),
+        clock=clocks.open_clock(row.due_at, utcnow()) if row.due_at else None,
     ), status
