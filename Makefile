@@ -42,6 +42,7 @@ format: setup
 
 bench: setup
 	$(BIN)/python bench/complete_task.py
+	$(BIN)/python bench/timers.py
 
 clean:
 	rm -rf $(VENV) node_modules instance .pytest_cache

@@ -66,7 +66,16 @@ def register(app: Flask) -> None:
             if once:
                 click.echo(f"woke {woken} instance(s), delivered {delivered} e-mail(s)")
                 return
-            time.sleep(interval)
+            if woken >= work.BATCH:
+                continue  # a full batch: more may be due now, so go again at once
+            # Sleep until the next timer is due, but never longer than the interval: e-mails to retry and
+            # timers set by the web app since this pass are looked at within one interval.
+            until_next = work.seconds_to_next_wake()
+            if until_next is None or (woken == 0 and until_next == 0):
+                pause = interval  # nothing waits, or what is due did not fire this pass: never spin
+            else:
+                pause = min(interval, until_next + 0.01)
+            time.sleep(pause)
 
     @app.cli.command("reindex")
     def reindex() -> None:

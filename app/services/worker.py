@@ -17,6 +17,9 @@ from app.models import ProcessInstance
 from app.models.types import utcnow
 from app.services import workflow
 
+# Instances woken in one pass, each in its own transaction; the worker goes again at once after a full one.
+BATCH = 100
+
 
 def _due(now: datetime, limit: int) -> list[int]:
     query = (
@@ -30,7 +33,7 @@ def _due(now: datetime, limit: int) -> list[int]:
     return ids
 
 
-def wake_due(now: datetime | None = None, limit: int = 100) -> int:
+def wake_due(now: datetime | None = None, limit: int = BATCH) -> int:
     """One pass: wake every due instance, each in its own transaction. Returns how many were woken."""
     now = now or utcnow()
     woken = 0
@@ -44,6 +47,22 @@ def wake_due(now: datetime | None = None, limit: int = 100) -> int:
             db.session.rollback()
             raise
     return woken
+
+
+def seconds_to_next_wake(now: datetime | None = None) -> float | None:
+    """How long until the next instance's timer is due (0 when one is due already), or None when none waits:
+    the worker sleeps until then rather than a whole interval, so a timer fires close to its moment."""
+    now = now or utcnow()
+    soonest = db.session.scalar(
+        select(ProcessInstance.next_wake_at)
+        .where(ProcessInstance.status == "running", ProcessInstance.next_wake_at.is_not(None))
+        .order_by(ProcessInstance.next_wake_at)
+        .limit(1)
+    )
+    db.session.rollback()
+    if soonest is None:
+        return None
+    return max(0.0, (soonest - now).total_seconds())
 
 
 def work_once(now: datetime | None = None) -> tuple[int, int]:

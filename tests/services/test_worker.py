@@ -94,3 +94,12 @@ def test_two_workers_racing_over_the_same_due_timers_fire_each_once(pg_fresh) ->
     for i in ids:
         assert db.session.get(ProcessInstance, i).version == versions[i] + 1
         assert [t.bpmn_id for t in db.session.scalars(select(Task).where(Task.instance_id == i))] == ["chase"]
+
+
+def test_the_worker_knows_how_long_until_the_next_timer(fresh) -> None:
+    with time_machine.travel(START, tick=False):
+        assert worker.seconds_to_next_wake() is None  # nothing waits: the worker sleeps its interval
+        start_test_case("wait_a_day")
+        assert worker.seconds_to_next_wake() == 24 * 3600
+    with time_machine.travel(START + timedelta(days=1, minutes=5), tick=False):
+        assert worker.seconds_to_next_wake() == 0  # due already
