@@ -50,7 +50,7 @@ def main() -> None:
         db.create_all()
         users.seed_demo()
         owner = users.find("demo.ssw")
-        files = {"timer_at.bpmn": (ROOT / "bench/diagrams/timer_at.bpmn").read_text()}
+        files = {"timer_at.bpmn": (ROOT / "tests/engine/diagrams/timer_at.bpmn").read_text()}
         bundle = ProcessBundle(flow="timer_at", hash=specs.bundle_hash(files, {}), files=files, forms={})
         db.session.add(bundle)
         db.session.commit()
