@@ -52,6 +52,11 @@ class Queries(Protocol):
         """Whether the case still waits for the written MARF its phone referral promised."""
         ...
 
+    def strategy_invitation_facts(self, case_id: int, child_keys: list[str]) -> dict[str, Any]:
+        """What the case says about who to invite to a strategy discussion: each child's school, age and
+        known involvement, the referrer's agency, and the agencies asked for partner information."""
+        ...
+
 
 @dataclass(frozen=True)
 class Context:

@@ -14,6 +14,31 @@ from handlers import Context, Outgoing, Record, Result, handler
 DEFAULT_REFUSAL = "We have decided not to share the information you asked for."
 
 
+@handler("look_up_subjects")
+def look_up_subjects(ctx: Context) -> Result:
+    """For business support's checks: the earlier contacts about each person the request is about, in one
+    line each (the checks form shows it read-only)."""
+    lines = []
+    for subject in ctx.data.get("subjects", []):
+        name = str(subject.get("name", ""))
+        found = [
+            c
+            for c in ctx.queries.earlier_contacts(name, subject.get("date_of_birth"))
+            if c.get("case_id") != ctx.case_id
+        ]
+        listed = "; ".join(f"{c['case_reference']} ({_what_happened(c)}, {str(c['created_at'])[:10]})" for c in found)
+        lines.append(f"{name}: {listed or 'no earlier contact found'}")
+    return Result(data=". ".join(lines))
+
+
+def _what_happened(contact: dict[str, Any]) -> str:
+    if contact.get("outcome"):
+        return str(contact["outcome"]).replace("_", " ")
+    if contact.get("handover"):
+        return f"handed to {str(contact['handover']).replace('_', ' ')}"
+    return "not decided yet"
+
+
 @handler("record_information_checks")
 def record_information_checks(ctx: Context) -> Result:
     fields = {"records_held": ctx.data.get("records_held"), "records_summary": ctx.data.get("records_summary", "")}

@@ -26,7 +26,7 @@ from app.models import Case, CasePerson, Consent, User
 from app.models.information_requests import InformationRequest
 from app.models.types import utcnow
 from app.services import audit, bundles, case_records, people, timeline, workflow
-from app.services.errors import Forbidden, FormInvalid
+from app.services.errors import Forbidden, FormInvalid, NotFound
 
 FLOW = "information_request"
 FORM_ID = "information_request"
@@ -180,7 +180,7 @@ def _start_data(
         "why": request.why,
         "ground": request.ground,
         "subjects": listed,
-        "subject_names": ", ".join(s["name"] for s in listed),
+        "subject_names": ", ".join(s.person.name for s in subjects),
     }
 
 
@@ -290,6 +290,32 @@ def scenario_facts(case: Case) -> dict[str, Any] | None:
         "disclosed": request.disclosed_text,
         "subjects": sorted(p.person.name for p in case.people if p.role == SUBJECT_ROLE),
     }
+
+
+# --- One request -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RequestView:
+    request: InformationRequest
+    subjects: list[CasePerson]
+    decided_by: User | None
+
+
+def request_for_user(user: User, case_id: int) -> RequestView:
+    """One request in full, for those who keep the register; reading it is recorded like reading a case."""
+    from app import policy
+
+    if not policy.can_see_information_requests(user):
+        raise Forbidden("The register of information requests is for the hub's decision makers and managers.")
+    request = for_case(case_id)
+    if request is None:
+        raise NotFound(case_id)
+    audit.record("CASE_VIEWED", user.id, case_id=case_id)
+    db.session.commit()
+    subjects = [p for p in request.case.people if p.role == SUBJECT_ROLE]
+    decided_by = db.session.get(User, request.decided_by_id) if request.decided_by_id else None
+    return RequestView(request, subjects, decided_by)
 
 
 # --- The register -------------------------------------------------------------------------------------------

@@ -70,6 +70,11 @@ class _Queries:
         case = db.session.get(Case, case_id)
         return bool(case is not None and case.marf_expected and case.marf_received_at is None)
 
+    def strategy_invitation_facts(self, case_id: int, child_keys: list[str]) -> dict[str, Any]:
+        from app.services import strategy_discussions
+
+        return strategy_discussions.invitation_facts(case_id, child_keys)
+
 
 _first_tasks: dict[str, ReadyTask] = {}
 
