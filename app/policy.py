@@ -83,6 +83,9 @@ def can_search_people(user: User) -> bool:
 def can_see_case(user: User, case: Case) -> bool:
     if not any(ROLES[r].sees_cases for r in user.roles if r in ROLES):
         return False
+    if case.request_type == "information_request":
+        # What another agency asked about a person, and what was disclosed, is for the register's readers.
+        return can_see_information_requests(user)
     if user.roles & HUB_ROLES:
         return True
     from app.models import Task
@@ -173,3 +176,26 @@ MAT_LIST_READERS = HUB_ROLES | {"police", "health", "service_manager"}
 
 def can_see_mat_list(user: User) -> bool:
     return bool(user.roles & MAT_LIST_READERS)
+
+
+# LADO allegations are need-to-know (§10, §13): the LADO who manages them and the service manager only.
+LADO_READERS = frozenset({"lado", "service_manager"})
+
+
+def can_see_lado(user: User) -> bool:
+    return bool(user.roles & LADO_READERS)
+
+
+# Domestic-abuse notifications (§8): the police send them; the hub's coordinators and decision makers enter
+# or upload them too.
+DA_NOTIFICATION_RECORDERS = frozenset({"coordinator", "ssw", "police"})
+
+
+def can_receive_da_notification(user: User) -> bool:
+    return bool(user.roles & DA_NOTIFICATION_RECORDERS)
+
+
+def can_see_strategy_discussions(user: User) -> bool:
+    """Strategy discussions (§6): the hub, its managers, and the co-located police and health who take part in
+    every one. Who invited whom, by name and address, stays with those who may see the referrer."""
+    return bool(user.roles & (HUB_ROLES | {"police", "health"}))

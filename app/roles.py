@@ -140,3 +140,24 @@ MAT_OUTCOMES: dict[str, str] = {
 MAT_PARTS: dict[str, str] = {"police_check": "Police", "health_check": "Health", "social_care_check": "Social care"}
 MAT_FINAL_DECISIONS: dict[str, str] = {"strategy_discussion": "Strategy discussion", **CONTACT_OUTCOMES}
 REFERRAL_ROUTES["mat_further_checks"] = "Further checks after Multi Agency Triage, consent overridden (§5)"
+
+# Strategy discussions (§6): what the discussion decided, how it was held, who chaired it.
+STRATEGY_DECISIONS: dict[str, str] = {
+    "s47_and_police": "Section 47 enquiry and police criminal investigation",
+    "s47": "Section 47 enquiry",
+    "police": "Police criminal investigation",
+    "s17_assessment": "Child and family assessment (section 17)",
+    "early_help": "Early help",
+    "no_further_action": "No further action",
+}
+STRATEGY_HOW_HELD: dict[str, str] = {
+    "in_person": "In person",
+    "phone": "By phone or video call",
+    "written": "By written reports",
+}
+STRATEGY_CONTRIBUTED: dict[str, str] = {
+    "in_person": "In person",
+    "phone": "By phone",
+    "written_report": "Written report",
+}
+STRATEGY_CHAIRS: dict[str, str] = {"ssw": "Senior social worker", "team_manager": "Team manager"}

@@ -18,6 +18,7 @@ class CaseView:
     children: list[CasePerson]
     parents: list[CasePerson]
     others: list[CasePerson]  # household members and an alleged perpetrator
+    subjects: list[CasePerson]  # whom an information request is about
     referrer: CasePerson | None
     events: list[CaseEvent]
     tasks: list[Task]
@@ -45,6 +46,7 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
         children=[p for p in people if p.role == "child"],
         parents=[p for p in people if p.role == "parent"],
         others=[p for p in people if p.role in ("household", "alleged_perpetrator")],
+        subjects=[p for p in people if p.role == "subject"],
         referrer=next((p for p in people if p.role == "referrer"), None),
         events=list(case.events),
         tasks=list(db.session.scalars(select(Task).where(Task.case_id == case.id).order_by(Task.created_at))),
@@ -71,4 +73,7 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
 def recent_for_user(user: User, limit: int = 50) -> list[Case]:
     if not user.roles & policy.HUB_ROLES:
         return []
-    return list(db.session.scalars(select(Case).order_by(Case.id.desc()).limit(limit)))
+    query = select(Case).order_by(Case.id.desc()).limit(limit)
+    if not policy.can_see_information_requests(user):
+        query = query.where(Case.request_type != "information_request")
+    return list(db.session.scalars(query))

@@ -223,3 +223,13 @@ def test_a_request_s_subject_is_never_shown_to_a_partner(web, clock) -> None:
     for url in ("/cases", "/tasks", "/tasks/team", "/people/search?q=Liam+Probe"):
         response = web.client.get(url)
         assert not any(name in response.get_data(as_text=True) for name in subjects), url
+
+
+def test_a_request_is_kept_from_hub_staff_who_do_not_read_the_register(web, clock) -> None:
+    """The call handler sees every contact, but not what another agency asked about a person."""
+    case = _log("cafcass_court_order_disclosed_in_full")
+    web.login("fpoc")
+    assert case.reference not in web.get("/cases")
+    assert "Ava Court" not in web.get(f"/cases/{case.id}", expect=403)
+    page = web.another().login("ssw").get(f"/cases/{case.id}")
+    assert case.reference in page and "Ava Court" in page and "The request is about them" in page
