@@ -12,6 +12,6 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 csrf.exempt(bp)
 
 # The modules below add their routes and handlers to `bp` as they are imported.
-from app.web.api import auth, errors, routes  # noqa: E402
+from app.web.api import auth, errors, notifications, routes  # noqa: E402
 
-__all__ = ["auth", "bp", "errors", "routes"]
+__all__ = ["auth", "bp", "errors", "notifications", "routes"]

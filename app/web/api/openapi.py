@@ -3,6 +3,8 @@ without being described here fails the suite."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 NULLABLE_STRING = {"type": ["string", "null"]}
@@ -199,6 +201,29 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+
+def _notification_schema() -> dict[str, Any]:
+    """The domestic-abuse notification as its form describes it: one schema for the web, the upload and here."""
+    form = json.loads((Path(__file__).resolve().parents[3] / "forms" / "da_notification.json").read_text("utf-8"))
+    form.pop("$schema", None)
+    return form  # type: ignore[no-any-return]
+
+
+SCHEMAS["DomesticAbuseNotification"] = _notification_schema()
+SCHEMAS["NotificationReceived"] = {
+    "type": "object",
+    "required": ["case_id", "case_reference", "police_reference", "status"],
+    "properties": {
+        "case_id": {"type": "integer", "description": "The case (contact) the notification became."},
+        "case_reference": {"type": "string", "examples": ["CT-000042"]},
+        "police_reference": {"type": "string", "description": "As stored: trimmed and in capitals."},
+        "status": {
+            "enum": ["received", "already_received"],
+            "description": "already_received: the same notification was sent before; nothing new was recorded.",
+        },
+    },
+}
+
 CASE_ID = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -248,6 +273,52 @@ PATHS: dict[str, Any] = {
                 "422": {
                     "description": "The data does not match the start form (errors), or the Idempotency-Key was "
                     "used before for a different request (error only).",
+                    "content": {"application/json": {"schema": {"oneOf": [_ref("ValidationErrors"), _ref("Error")]}}},
+                },
+            },
+        }
+    },
+    "/api/v1/notifications/domestic-abuse": {
+        "post": {
+            "operationId": "receive_domestic_abuse_notification",
+            "summary": "Send a police domestic abuse notification: it becomes a contact and goes to the daily triage",
+            "description": "For the police, coordinators and senior social workers. Each child's school is told "
+            "before the next school day when its e-mail address is given (Operation Encompass). The police "
+            "reference identifies the notification: sending the same notification again answers 200 with the case "
+            "the first made; the same reference with different details is refused (422, on police_reference).",
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "description": "Optional, as for POST /api/v1/cases: the police reference already makes a "
+                    "retry safe.",
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("DomesticAbuseNotification")}},
+            },
+            "responses": {
+                "201": _json(
+                    _ref("NotificationReceived"),
+                    "Recorded: the case was made and its triage started.",
+                    {"Location": {"schema": {"type": "string"}}},
+                ),
+                "200": _json(
+                    _ref("NotificationReceived"),
+                    "Already received: the same notification (or Idempotency-Key) made this case before.",
+                    {"Idempotent-Replayed": {"schema": {"const": "true"}}},
+                ),
+                "400": _error("The body is not a JSON object."),
+                "401": UNAUTHORISED,
+                "403": _error("You may not send domestic abuse notifications."),
+                "409": _error("The notification could not be saved; nothing was kept. Try again."),
+                "422": {
+                    "description": "The notification has problems, one message per answer (errors); or its police "
+                    "reference was already used for a different notification (errors.police_reference); or the "
+                    "Idempotency-Key was used for a different request (error only).",
                     "content": {"application/json": {"schema": {"oneOf": [_ref("ValidationErrors"), _ref("Error")]}}},
                 },
             },
