@@ -88,7 +88,13 @@ def can_see_case(user: User, case: Case) -> bool:
         return can_see_information_requests(user)
     if user.roles & HUB_ROLES:
         return True
-    from app.models import Task
+    from app.models import ProcessInstance, Task
+
+    # The LADO sees the contact that raised an allegation they manage, for as long as the record is kept.
+    if "lado" in user.roles and db.session.scalar(
+        select(exists().where(ProcessInstance.case_id == case.id, ProcessInstance.flow == "lado"))
+    ):
+        return True
 
     # Need to know: a partner sees a case while it holds a task for their role and team.
     lanes = list(user.roles)
@@ -199,3 +205,14 @@ def can_see_strategy_discussions(user: User) -> bool:
     """Strategy discussions (§6): the hub, its managers, and the co-located police and health who take part in
     every one. Who invited whom, by name and address, stays with those who may see the referrer."""
     return bool(user.roles & (HUB_ROLES | {"police", "health"}))
+
+
+# Flows whose timeline entries are need-to-know beyond the case itself: who may read them.
+RESTRICTED_TIMELINES: dict[str, Callable[[User], bool]] = {"lado": lambda user: can_see_lado(user)}
+
+
+def can_see_timeline_entry(user: User, flow: str | None) -> bool:
+    """An entry written by a need-to-know flow (the LADO's consideration of an adult) is shown only to that
+    flow's readers; everything else on a case's timeline goes with the case."""
+    check = RESTRICTED_TIMELINES.get(flow or "")
+    return check is None or check(user)

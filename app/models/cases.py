@@ -111,6 +111,9 @@ class CaseEvent(db.Model):  # type: ignore[name-defined,misc]
     title: Mapped[str] = mapped_column(String(200))
     detail: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [[label, value], ...] in form order
     note: Mapped[str | None] = mapped_column(Text)
+    # The flow whose step wrote it: a need-to-know flow's entries (a LADO allegation) are shown only to
+    # that flow's readers.
+    flow: Mapped[str | None] = mapped_column(String(80))
 
     user = relationship("User", lazy="joined")
 

@@ -48,7 +48,7 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
         others=[p for p in people if p.role in ("household", "alleged_perpetrator")],
         subjects=[p for p in people if p.role == "subject"],
         referrer=next((p for p in people if p.role == "referrer"), None),
-        events=list(case.events),
+        events=[e for e in case.events if policy.can_see_timeline_entry(user, e.flow)],
         tasks=list(db.session.scalars(select(Task).where(Task.case_id == case.id).order_by(Task.created_at))),
         letters=list(
             db.session.scalars(select(OutboxItem).where(OutboxItem.case_id == case.id).order_by(OutboxItem.id))

@@ -17,7 +17,7 @@ def summarize(schema: dict[str, Any] | None, data: dict[str, Any]) -> list[list[
         value = data[name]
         if prop.get("type") == "array" and isinstance(value, list) and prop.get("items", {}).get("type") == "object":
             item_title = prop["items"].get("title", "Item")
-            names = [str(v.get("name", "")) for v in value if isinstance(v, dict)]
+            names = [_item_name(v) for v in value if isinstance(v, dict)]
             summary = f"{len(value)} × {item_title.lower()}: " + ", ".join(names) if names else "None recorded"
             rows.append([prop.get("title", name), summary])
         elif isinstance(value, dict):
@@ -25,6 +25,13 @@ def summarize(schema: dict[str, Any] | None, data: dict[str, Any]) -> list[list[
         else:
             rows.append([prop.get("title", name), display(prop, value)])
     return rows
+
+
+def _item_name(item: dict[str, Any]) -> str:
+    """What names one item of a list: its name, or else its first answer in words (an agency, say)."""
+    if item.get("name"):
+        return str(item["name"])
+    return next((str(v) for v in item.values() if isinstance(v, str) and v.strip()), "")
 
 
 def display(prop: dict[str, Any], value: Any) -> str:
@@ -37,6 +44,11 @@ def display(prop: dict[str, Any], value: Any) -> str:
 
 
 def add(
-    case_id: int, user_id: int | None, title: str, detail: list[list[str]] | None = None, note: str | None = None
+    case_id: int,
+    user_id: int | None,
+    title: str,
+    detail: list[list[str]] | None = None,
+    note: str | None = None,
+    flow: str | None = None,
 ) -> None:
-    db.session.add(CaseEvent(case_id=case_id, user_id=user_id, title=title, detail=detail or [], note=note))
+    db.session.add(CaseEvent(case_id=case_id, user_id=user_id, title=title, detail=detail or [], note=note, flow=flow))

@@ -209,7 +209,7 @@ def _after_user_task(
         "TASK_COMPLETED", user.id, case_id=case.id, instance_id=instance.id, task_id=task.id, bpmn_id=task.bpmn_id
     )
     title = f"{task.name}: {task.subject}" if task.subject else task.name
-    timeline.add(case.id, user.id, title, timeline.summarize(bundle.form(task.form_id), data))
+    timeline.add(case.id, user.id, title, timeline.summarize(bundle.form(task.form_id), data), flow=instance.flow)
     _save(instance, workflow, bundle, failure, user.id, completed_task_id=task.id)
     _after_steps(case, instance, workflow, run, user.id)
 

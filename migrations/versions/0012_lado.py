@@ -40,9 +40,7 @@ def upgrade():
         sa.Column("dbs_referred_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("retain_until", sa.Date(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["case_id"], ["case_record.id"], name=op.f("fk_lado_allegation_case_id_case_record")
-        ),
+        sa.ForeignKeyConstraint(["case_id"], ["case_record.id"], name=op.f("fk_lado_allegation_case_id_case_record")),
         sa.ForeignKeyConstraint(
             ["instance_id"], ["process_instance.id"], name=op.f("fk_lado_allegation_instance_id_process_instance")
         ),

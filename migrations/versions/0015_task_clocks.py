@@ -1,4 +1,4 @@
-"""task clocks: every statutory clock a case has run, met, missed or stopped
+"""task clocks: every statutory clock a case has run, met, missed or stopped; the flow of each timeline entry
 
 Revision ID: 0015
 Revises: 0014
@@ -39,9 +39,13 @@ def upgrade():
         batch_op.create_index(batch_op.f("ix_task_clock_case_id"), ["case_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_task_clock_due_at"), ["due_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_task_clock_missed_at"), ["missed_at"], unique=False)
+    with op.batch_alter_table("case_event", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("flow", sa.String(length=80), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table("case_event", schema=None) as batch_op:
+        batch_op.drop_column("flow")
     with op.batch_alter_table("task_clock", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_task_clock_missed_at"))
         batch_op.drop_index(batch_op.f("ix_task_clock_due_at"))
