@@ -54,7 +54,7 @@ DEFAULT_CLOSES = time(17, 0)
 MAX_WORKING_DAYS = 1300
 MAX_HOURS = 5 * 366 * 24
 
-HELPER_NAMES = ("working_days", "end_of_working_day", "hours_from_now")
+HELPER_NAMES = ("working_days", "end_of_working_day", "hours_from_now", "next_working_day_at")
 # What each helper stands in with at a deploy's trial run: the child process has no calendar, and the
 # trial only needs a value of the right kind so the code after the call runs too.
 TRIAL_RESULTS: dict[str, str] = dict.fromkeys(HELPER_NAMES, "2000-01-04T17:00:00+00:00")
@@ -168,6 +168,15 @@ class Calendar:
             day = self.next_working_day(day)
         return self._at(day, self.closes)
 
+    def next_working_day_at(self, start: datetime, clock: time) -> datetime:
+        """The next daily meeting at `clock` London time: today's, if today is a working day and it has not
+        begun by `start`; otherwise the next working day's."""
+        local = _aware(start).astimezone(self.zone)
+        day = local.date()
+        if not (self.is_working_day(day) and local.time() < clock):
+            day = self.next_working_day(day)
+        return self._at(day, clock)
+
     @staticmethod
     def add_hours(start: datetime, hours: float) -> datetime:
         """Elapsed time: real hours in UTC, so a night with a clock change is still that many hours long."""
@@ -209,4 +218,12 @@ def diagram_helpers(calendar: Calendar) -> dict[str, Callable[..., str]]:
     def hours_from_now(hours: float) -> str:
         return _iso(calendar.add_hours(_now(), _hours(hours)))
 
-    return {"working_days": working_days, "end_of_working_day": end_of_working_day, "hours_from_now": hours_from_now}
+    def next_working_day_at(clock: str) -> str:
+        return _iso(calendar.next_working_day_at(_now(), _parse_time(str(clock), "a meeting time")))
+
+    return {
+        "working_days": working_days,
+        "end_of_working_day": end_of_working_day,
+        "hours_from_now": hours_from_now,
+        "next_working_day_at": next_working_day_at,
+    }

@@ -212,12 +212,7 @@ def incident_moment(data: dict[str, Any]) -> datetime:
 def next_triage_meeting(now: datetime) -> datetime:
     """The next daily triage meeting: today's, if today is a working day and it has not begun; otherwise the
     next working day's."""
-    calendar = Calendar.from_settings(current_app.config)
-    local = now.astimezone(LONDON)
-    day = local.date()
-    if not (calendar.is_working_day(day) and local.time() < TRIAGE_MEETING):
-        day = calendar.next_working_day(day)
-    return datetime.combine(day, TRIAGE_MEETING, tzinfo=LONDON).astimezone(UTC)
+    return Calendar.from_settings(current_app.config).next_working_day_at(now, TRIAGE_MEETING)
 
 
 def next_school_day(today: date, terms: list[dict[str, Any]] | None = None) -> date:

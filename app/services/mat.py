@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 
 from app import policy
 from app.extensions import db
-from app.models import Case, CasePerson, Handover, Task, User
+from app.models import Case, CasePerson, Task, User
 from app.models.mat import MatDecision
 from app.models.types import utcnow
 from app.roles import MAT_FINAL_DECISIONS, MAT_OUTCOMES, MAT_PARTS
@@ -213,12 +213,16 @@ def triage_list(user: User) -> list[MeetingDay]:
 
 
 def _decisions_to_show(today: date) -> list[MatDecision]:
-    """Today's decisions, and any decision whose further checks are still under way."""
+    """Today's decisions, and any decision whose further checks are still under way; none of a contact
+    recorded in error."""
     since = datetime.combine(today, time(0), tzinfo=LONDON).astimezone(UTC)
     checks_under_way = (MatDecision.outcome == "further_checks") & MatDecision.final_outcome.is_(None)
     return list(
         db.session.scalars(
-            select(MatDecision).where(or_(MatDecision.decided_at >= since, checks_under_way)).order_by(MatDecision.id)
+            select(MatDecision)
+            .join(Case, Case.id == MatDecision.case_id)
+            .where(Case.voided_at.is_(None), or_(MatDecision.decided_at >= since, checks_under_way))
+            .order_by(MatDecision.id)
         )
     )
 

@@ -410,6 +410,13 @@ def _queue_outgoing(case: Case, instance: ProcessInstance, items: list[handlers.
         )
 
 
+def case_of(case_id: int) -> Case:
+    case = db.session.get(Case, case_id)
+    if case is None:
+        raise NotFound(case_id)
+    return case
+
+
 def rebuild_mirror() -> tuple[int, int]:
     """Rebuild the whole task table from the saved states (flask reindex)."""
     instances = db.session.scalars(select(ProcessInstance).where(ProcessInstance.status == "running")).all()

@@ -60,6 +60,11 @@ def register(app: Flask) -> None:
             "may_void_case": user is not None and policy.can_void_case(user),
             "may_see_referrer": user is not None and policy.can_see_referrer(user),
             "may_see_outbox": user is not None and policy.can_see_outbox(user),
+            "may_see_mat_list": user is not None and policy.can_see_mat_list(user),
+            "may_receive_da_notification": user is not None and policy.can_receive_da_notification(user),
+            "may_see_strategy_discussions": user is not None and policy.can_see_strategy_discussions(user),
+            "may_see_lado": user is not None and policy.can_see_lado(user),
+            "may_see_information_requests": user is not None and policy.can_see_information_requests(user),
         }
 
     @app.route("/assets/<path:filename>")

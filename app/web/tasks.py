@@ -180,6 +180,10 @@ def task(task_id: str) -> Any:
     except Forbidden as err:
         abort(403, str(err))
     drafts.discard(current_user, drafts.task_key(task_id))  # the answers are on the record now
+    if not policy.can_see_case(current_user, workflow.case_of(case_id)):
+        # A partner sees a case only while it holds work for them: back to their tray, told it was saved.
+        flash(f"{row.name}: saved.", "success")
+        return redirect(url_for("tasks.my_tasks"))
     return redirect(url_for("cases.case", case_id=case_id, done=row.name))
 
 

@@ -215,3 +215,20 @@ def test_from_environment_gives_the_calendar_settings(monkeypatch: pytest.Monkey
     settings = config.from_environment()
     calendar = Calendar.from_settings(settings)
     assert calendar == Calendar(closure_days=frozenset({date(2026, 12, 29), date(2026, 12, 30)}))
+
+
+@pytest.mark.parametrize(
+    ("now_local", "meeting_local"),
+    [
+        ("2026-11-24 09:59", "2026-11-24 10:00"),  # before today's meeting: today's
+        ("2026-11-24 10:00", "2026-11-25 10:00"),  # it has begun: the next working day's
+        ("2026-11-27 16:00", "2026-11-30 10:00"),  # Friday afternoon: Monday's
+        ("2026-12-24 11:00", "2026-12-29 10:00"),  # Christmas Eve, after the meeting: past the bank holidays
+        ("2027-03-27 22:00", "2027-03-30 10:00"),  # Easter Saturday night, before the clocks go forward
+    ],
+)
+def test_the_next_daily_meeting(now_local: str, meeting_local: str) -> None:
+    now = datetime.fromisoformat(now_local).replace(tzinfo=LONDON)
+    meeting = DEFAULT.next_working_day_at(now, time(10, 0))
+    assert meeting.astimezone(LONDON).strftime("%Y-%m-%d %H:%M") == meeting_local
+    assert meeting.tzinfo == UTC

@@ -204,7 +204,7 @@ def test_a_diagram_using_the_helpers_passes_the_deploy_checks_with_its_trial_run
         (
             ("due = working_days(1)", "due = frobnicate(1)"),
             "note_due: the script calls frobnicate(), which is not a function diagram code can use "
-            "(the diagram helpers are working_days, end_of_working_day, hours_from_now)",
+            "(the diagram helpers are working_days, end_of_working_day, hours_from_now, next_working_day_at)",
         ),
     ],
 )

@@ -205,7 +205,9 @@ def test_the_referrer_is_never_named_to_a_parent_without_their_agreement(fresh) 
     planted = 0
     for _path, scenario in SCENARIOS:
         start_afresh()
-        referrer = scenario["start"]["referrer"]
+        referrer = scenario["start"].get("referrer")
+        if not referrer:
+            continue  # handed over from another flow (a police notification): there is no referrer to hide
         details = [referrer[k] for k in ("name", "agency", "phone", "email") if referrer.get(k)]
         result = run(scenario)
         for item in db.session.scalars(select(OutboxItem).where(OutboxItem.case_id == result.case_id)):
