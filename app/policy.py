@@ -66,6 +66,11 @@ def can_see_outbox(user: User) -> bool:
     return bool(user.roles & {"service_manager", "team_manager"})
 
 
+def can_post_letters(user: User) -> bool:
+    """Business support prints and posts the paper letters (DESIGN.md rule 4); their team manager covers."""
+    return bool(user.roles & {"business_support", "team_manager"})
+
+
 def can_merge_people(user: User) -> bool:
     """Merging two records into one changes every contact about that child: a decision maker's to make."""
     return bool(user.roles & CONTACT_VOIDERS)

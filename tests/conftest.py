@@ -115,3 +115,13 @@ def web(fresh: Flask) -> WebClient:
     if url not in _web_apps:
         _web_apps[url] = make_app(url)
     return WebClient(_web_apps[url])
+
+
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    """The scenarios' fake clock, stopped at SCENARIO_START; a test moves it with `clock.shift(...)`."""
+    import time_machine
+    from support import SCENARIO_START
+
+    with time_machine.travel(SCENARIO_START, tick=False) as traveller:
+        yield traveller

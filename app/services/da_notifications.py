@@ -10,9 +10,7 @@ the same reference with different content is refused, so a mistyped reference ne
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
-import io
 import json
 import secrets
 from collections.abc import Callable
@@ -32,7 +30,7 @@ from app.models import Case, CasePerson, PersonRelationship, User
 from app.models.domestic_abuse import DaNotification
 from app.models.types import utcnow
 from app.schemaforms import FieldError
-from app.services import audit, bundles, people, timeline, workflow
+from app.services import audit, bundles, csv_files, people, timeline, workflow
 from app.services.errors import Forbidden, FormInvalid
 
 FLOW = "da_triage"
@@ -334,10 +332,6 @@ NO = {"no", "n", "false", "0"}
 audit.register({"DA_NOTIFICATIONS_UPLOADED": {"rows", "accepted", "recognised", "refused"}})
 
 
-class FileRefused(Exception):
-    """The upload as a whole cannot be read as the notifications' CSV: nothing was recorded."""
-
-
 @dataclass
 class UploadRow:
     row: int  # as a spreadsheet numbers it: the header is row 1
@@ -358,41 +352,9 @@ class UploadReport:
 
 def read_upload(data: bytes) -> list[tuple[int, dict[str, str]]]:
     """The data rows of an upload, numbered as a spreadsheet numbers them, as column -> text."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise FileRefused(
-            "The file is not a CSV file: it is not text in UTF-8. Save it from the spreadsheet as "
-            "'CSV UTF-8 (comma delimited)'."
-        ) from None
-    if "\x00" in text:
-        raise FileRefused("The file is not a CSV file: it holds binary data.")
-    if not text.strip():
-        raise FileRefused("The file is empty: it needs a header row naming the columns, then one row per notification.")
-    try:
-        lines = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as err:
-        raise FileRefused(f"The file is not a CSV file that can be read: {err}.") from None
-    header = [h.strip().lower() for h in lines[0]]
-    unknown = [h or "(blank)" for h in header if h not in CSV_COLUMNS]
-    if unknown:
-        raise FileRefused(
-            f"The header row names unknown column(s): {', '.join(unknown)}. See the list of columns on this page."
-        )
-    repeated = sorted({h for h in header if header.count(h) > 1})
-    if repeated:
-        raise FileRefused(f"The header row names a column more than once: {', '.join(repeated)}.")
-    missing = [c for c in CSV_REQUIRED if c not in header]
-    if missing:
-        raise FileRefused(f"The header row lacks required column(s): {', '.join(missing)}.")
-    rows = []
-    for number, values in enumerate(lines[1:], start=2):
-        if not any(v.strip() for v in values):
-            continue  # a blank line, as spreadsheets leave at the end
-        record = {name: (values[i].strip() if i < len(values) else "") for i, name in enumerate(header)}
-        if len(values) > len(header):
-            record["__extra__"] = str(len(values))
-        rows.append((number, record))
+    header, rows = csv_files.read(data, "notification")
+    csv_files.check_header(header, CSV_COLUMNS, "See the list of columns on this page.")
+    csv_files.check_required(header, [c for c in CSV_REQUIRED if c not in header])
     return rows
 
 

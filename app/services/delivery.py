@@ -33,6 +33,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.extensions import db
 from app.models import Case, OutboxItem
 from app.models.types import utcnow
+from app.services import audit
+from app.services.errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -195,3 +197,50 @@ def _row(item: OutboxItem, reference: str, show_referrer: bool, when: datetime |
     hidden = item.recipient_role == "referrer" and not show_referrer
     to = None if hidden else (f"{item.recipient_name} <{item.address}>" if item.address else item.recipient_name)
     return Row(reference, item.recipient_role, to, item.template, item.subject, item.attempts, item.last_error, when)
+
+
+# --- Paper letters: printed and posted by business support -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class LetterToPost:
+    item_id: int
+    case_id: int
+    case_reference: str
+    recipient_role: str
+    to: str | None  # None when the user may not see who it goes to
+    subject: str
+    queued_at: datetime
+
+
+def letters_to_post(show_referrer: bool, limit: int = 200) -> list[LetterToPost]:
+    """Letters waiting to be printed and posted, oldest first: the worker sends e-mails, people post paper."""
+    query = (
+        select(OutboxItem, Case.reference)
+        .join(Case, Case.id == OutboxItem.case_id)
+        .where(OutboxItem.channel == "letter", OutboxItem.status == "pending", Case.status != "voided")
+        .order_by(OutboxItem.created_at, OutboxItem.id)
+        .limit(limit)
+    )
+    found = []
+    for item, reference in db.session.execute(query):
+        hidden = item.recipient_role == "referrer" and not show_referrer
+        to = None if hidden else f"{item.recipient_name}, {item.address}"
+        found.append(
+            LetterToPost(item.id, item.case_id, reference, item.recipient_role, to, item.subject, item.created_at)
+        )
+    return found
+
+
+def mark_posted(user_id: int, item_id: int) -> OutboxItem:
+    """A printed letter put in the post: delivered, by post, on the record. Marking it twice changes nothing."""
+    item = db.session.get(OutboxItem, item_id)
+    if item is None or item.channel != "letter":
+        raise NotFound(item_id)
+    if item.status != "delivered":
+        item.status = "delivered"
+        item.delivered_via = "post"
+        item.delivered_at = utcnow()
+        audit.record("LETTER_POSTED", user_id, case_id=item.case_id, outbox_item_id=item.id)
+        db.session.commit()
+    return item

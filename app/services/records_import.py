@@ -7,8 +7,6 @@ matched again by (kind, external_id), so importing the same file twice changes n
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,7 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.extensions import db
 from app.models import Involvement, Person, User
 from app.models.types import utcnow
-from app.services import people
+from app.services import csv_files, people
+from app.services.csv_files import FileRefused
 from app.services.involvement import KINDS, STATUSES
 
 COLUMNS = (
@@ -51,10 +50,6 @@ LENGTHS = {
 }
 # The fields of an involvement a re-import may change; a row whose values all match is left untouched.
 FIELDS = ("status", "started_on", "ended_on", "allocated_worker_username", "allocated_worker_id", "team", "worker_name")
-
-
-class FileRefused(Exception):
-    """The file as a whole cannot be read as the import's CSV: nothing was imported."""
 
 
 @dataclass
@@ -90,55 +85,24 @@ class _Refused(Exception):
 
 
 def read_csv(data: bytes) -> list[tuple[int, dict[str, str]]]:
-    """The data rows of the file, numbered, as column → text. A UTF-8 byte-order mark and Windows line endings
-    are what a spreadsheet saves, so both are accepted."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise FileRefused(
-            "This file is not a CSV file: it is not text in UTF-8. Save it from the spreadsheet as "
-            "'CSV UTF-8 (comma delimited)'."
-        ) from None
-    if "\x00" in text:
-        raise FileRefused("This file is not a CSV file: it holds binary data.")
-    if not text.strip():
-        raise FileRefused("This file is empty: it needs a header row naming the columns, then one row per record.")
-    try:
-        lines = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as err:
-        raise FileRefused(f"This file is not a CSV file that can be read: {err}.") from None
-    header = [h.strip().lower() for h in lines[0]]
+    """The data rows of the file, numbered, as column -> text."""
+    header, rows = csv_files.read(data, "record")
     _check_header(header)
-    rows = []
-    for number, values in enumerate(lines[1:], start=2):
-        if not any(v.strip() for v in values):
-            continue  # a blank line, as spreadsheets leave at the end
-        record = {name: (values[i].strip() if i < len(values) else "") for i, name in enumerate(header)}
-        if len(values) > len(header):
-            record["__extra__"] = str(len(values))
-        rows.append((number, record))
     return rows
 
 
 def _check_header(header: list[str]) -> None:
     expected = ", ".join(COLUMNS)
-    known = [h for h in header if h in COLUMNS]
-    if not known:
+    if not any(h in COLUMNS for h in header):
         raise FileRefused(
             f"This file has no header row: its first row must name the columns ({expected}). "
             "See docs/records-import.md."
         )
-    unknown = [h or "(blank)" for h in header if h not in COLUMNS]
-    if unknown:
-        raise FileRefused(f"The header row names unknown column(s): {', '.join(unknown)}. The columns are: {expected}.")
-    repeated = sorted({h for h in header if header.count(h) > 1})
-    if repeated:
-        raise FileRefused(f"The header row names a column more than once: {', '.join(repeated)}.")
+    csv_files.check_header(header, COLUMNS, f"The columns are: {expected}.")
     missing = [c for c in REQUIRED if c not in header]
     if "name" not in header and not {"first_name", "last_name"} <= set(header):
         missing.append("name (or first_name and last_name)")
-    if missing:
-        raise FileRefused(f"The header row lacks required column(s): {', '.join(missing)}.")
+    csv_files.check_required(header, missing)
 
 
 def import_file(data: bytes, *, dry_run: bool = False) -> ImportReport:

@@ -29,10 +29,6 @@ class ScenarioResult:
     # (source, target) of every sequence flow taken, per flow: a scenario may walk several linked flows.
     pairs_by_flow: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
 
-    @property
-    def flow_pairs(self) -> set[tuple[str, str]]:
-        return self.pairs_by_flow.get("initial_contact", set())
-
 
 # How a scenario's case begins (`"start_with"`, "contact" when absent): each names a service function
 # (module:function) taking the demo user and the scenario's `start` data and returning the new case.

@@ -60,6 +60,7 @@ def register(app: Flask) -> None:
             "may_void_case": user is not None and policy.can_void_case(user),
             "may_see_referrer": user is not None and policy.can_see_referrer(user),
             "may_see_outbox": user is not None and policy.can_see_outbox(user),
+            "may_post_letters": user is not None and policy.can_post_letters(user),
             "may_see_mat_list": user is not None and policy.can_see_mat_list(user),
             "may_receive_da_notification": user is not None and policy.can_receive_da_notification(user),
             "may_see_strategy_discussions": user is not None and policy.can_see_strategy_discussions(user),

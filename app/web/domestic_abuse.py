@@ -6,7 +6,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app import policy, schemaforms
-from app.services import da_notifications
+from app.services import csv_files, da_notifications
 from app.services.errors import Forbidden, FormInvalid, NotSaved
 
 bp = Blueprint("domestic_abuse", __name__, url_prefix="/domestic-abuse")
@@ -67,7 +67,7 @@ def upload() -> Any:
         return _render_upload("The file must be smaller than 5 MB: split the day's notifications into two files", 400)
     try:
         report = da_notifications.upload(data, current_user)
-    except da_notifications.FileRefused as refused:
+    except csv_files.FileRefused as refused:
         return _render_upload(str(refused), 400)
     except Forbidden as err:
         abort(403, str(err))

@@ -9,51 +9,30 @@ processes of the diagram (the notification, and the per-child routing it calls).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import time_machine
+from flows import complete as _complete
+from flows import open_tasks as _open
+from flows import run_scenario as run
+from flows import scenario_copy, walk_every_scenario
 from sqlalchemy import func, select
-from support import SCENARIO_START as START
-from support import duration, start_afresh
 
 from app.extensions import db
 from app.models import Case, OutboxItem, ProcessInstance, Task
 from app.models.domestic_abuse import DaNotification, DaTriageDecision
-from app.services import bundles, da_notifications, scenarios, workflow
+from app.services import da_notifications, scenarios
 from app.services.errors import Forbidden, FormInvalid
 
 FLOW = "da_triage"
 SCENARIOS = list(scenarios.load(FLOW))
 
 
-def run(scenario: dict[str, Any]) -> scenarios.ScenarioResult:
-    with time_machine.travel(START, tick=False) as clock:
-        return scenarios.run(scenario, advance=lambda text: clock.shift(duration(text)))
-
-
-@pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
 def _scenario(stem: str) -> dict[str, Any]:
-    return copy.deepcopy(next(s for p, s in SCENARIOS if p.stem == stem))
-
-
-def _open(case_id: int) -> set[str]:
-    db.session.expire_all()
-    return set(db.session.scalars(select(Task.bpmn_id).where(Task.case_id == case_id)))
-
-
-def _complete(case_id: int, bpmn_id: str, role: str, data: dict[str, Any]) -> None:
-    task = db.session.scalar(select(Task).where(Task.case_id == case_id, Task.bpmn_id == bpmn_id))
-    assert task is not None, f"no ready {bpmn_id}"
-    workflow.complete_task(scenarios.demo_user(role), task.id, data)
+    return scenario_copy(SCENARIOS, stem)
 
 
 def test_there_are_scenarios() -> None:
@@ -68,32 +47,19 @@ def test_scenario(fresh, path: Path, scenario: dict) -> None:
 
 
 def test_every_sequence_flow_is_taken_and_every_level_and_route_reached(fresh) -> None:
-    bundle = bundles.parsed(bundles.live_bundle(FLOW))
-    flows = bundle.sequence_flows()
-    taken: dict[str, list[str]] = {f.id: [] for f in flows}
     levels: set[int] = set()
     outcomes: set[str] = set()
     handovers: set[str] = set()
-    for _path, scenario in SCENARIOS:
-        start_afresh()
-        result = run(scenario)
-        assert result.mismatches == [], scenario["name"]
-        pairs = result.pairs_by_flow.get(FLOW, set())
-        for f in flows:
-            if (f.source, f.target) in pairs:
-                taken[f.id].append(scenario["name"])
+
+    def look(result: scenarios.ScenarioResult) -> None:
         case = db.session.get(Case, result.case_id)
-        levels |= set(db.session.scalars(select(DaTriageDecision.level).where(DaTriageDecision.case_id == case.id)))
-        outcomes |= {c.outcome for c in case.children if c.outcome}
-        handovers |= {h.flow for h in case.handovers}
-    report = "\n".join(f"{fid:45} {len(names)} scenario(s)" for fid, names in sorted(taken.items()))
-    never = sorted(fid for fid, names in taken.items() if not names)
-    Path("test-results").mkdir(exist_ok=True)
-    Path(f"test-results/coverage-{FLOW}.txt").write_text(
-        report + f"\n{len(flows) - len(never)} of {len(flows)} sequence flows taken\n"
-    )
-    assert len(flows) >= 50
-    assert never == [], f"sequence flows no scenario takes: {never}\n{report}"
+        levels.update(db.session.scalars(select(DaTriageDecision.level).where(DaTriageDecision.case_id == case.id)))
+        outcomes.update(c.outcome for c in case.children if c.outcome)
+        handovers.update(h.flow for h in case.handovers)
+
+    coverage = walk_every_scenario(FLOW, SCENARIOS, look)
+    assert coverage.flows >= 50
+    assert coverage.never == [], coverage.report
     assert levels == {1, 2, 3, 4}
     assert handovers == {"strategy_discussion", "initial_contact"}
     assert {"no_further_action", "provision_of_information_advice", "referral_to_other_agency"} <= outcomes

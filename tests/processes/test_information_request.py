@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import time_machine
+from flows import complete as _complete
+from flows import run_scenario as run
+from flows import scenario_copy, walk_every_scenario
 from sqlalchemy import func, select
 from support import SCENARIO_START as START
-from support import duration, start_afresh
 
 from app.extensions import db
 from app.models import AuditEvent, Case, CasePerson, OutboxItem, Person, ProcessInstance, Task
@@ -31,25 +31,8 @@ FLOW = "information_request"
 SCENARIOS = list(scenarios.load(FLOW))
 
 
-def run(scenario: dict[str, Any]) -> scenarios.ScenarioResult:
-    with time_machine.travel(START, tick=False) as clock:
-        return scenarios.run(scenario, advance=lambda text: clock.shift(duration(text)))
-
-
-@pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
 def _scenario(stem: str) -> dict[str, Any]:
-    return copy.deepcopy(next(s for p, s in SCENARIOS if p.stem == stem))
-
-
-def _complete(case_id: int, bpmn_id: str, role: str, data: dict[str, Any]) -> None:
-    task = db.session.scalar(select(Task).where(Task.case_id == case_id, Task.bpmn_id == bpmn_id))
-    assert task is not None, f"no ready {bpmn_id}"
-    workflow.complete_task(scenarios.demo_user(role), task.id, data)
+    return scenario_copy(SCENARIOS, stem)
 
 
 def _request(case_id: int) -> InformationRequest:
@@ -71,32 +54,19 @@ def test_scenario(fresh, path: Path, scenario: dict) -> None:
 
 
 def test_every_sequence_flow_is_taken_and_every_decision_reached(fresh) -> None:
-    bundle = bundles.parsed(bundles.live_bundle(FLOW))
-    flows = bundle.sequence_flows()
-    taken: dict[str, list[str]] = {f.id: [] for f in flows}
     decisions, consents, grounds, agencies, statuses = set(), set(), set(), set(), set()
-    for _path, scenario in SCENARIOS:
-        start_afresh()
-        result = run(scenario)
-        assert result.mismatches == [], scenario["name"]
-        pairs = result.pairs_by_flow.get(FLOW, set())
-        for f in flows:
-            if (f.source, f.target) in pairs:
-                taken[f.id].append(scenario["name"])
+
+    def look(result: scenarios.ScenarioResult) -> None:
         request = _request(result.case_id)
         decisions.add((request.proportionate, request.decision))
         consents.add(request.consent)
         grounds.add(request.ground)
         agencies.add(request.agency)
         statuses.add(request.status)
-    report = "\n".join(f"{fid:50} {len(names)} scenario(s)" for fid, names in sorted(taken.items()))
-    never = sorted(fid for fid, names in taken.items() if not names)
-    Path("test-results").mkdir(exist_ok=True)
-    Path(f"test-results/coverage-{FLOW}.txt").write_text(
-        report + f"\n{len(flows) - len(never)} of {len(flows)} sequence flows taken\n"
-    )
-    assert len(flows) == 19
-    assert never == [], f"sequence flows no scenario takes: {never}\n{report}"
+
+    coverage = walk_every_scenario(FLOW, SCENARIOS, look)
+    assert coverage.flows == 19
+    assert coverage.never == [], coverage.report
     assert decisions == {(True, "disclose_all"), (True, "disclose_part"), (True, "refuse"), (False, "refuse")}
     assert consents == {None, "given", "refused", "not_received"}
     assert grounds == set(information_requests.GROUNDS)

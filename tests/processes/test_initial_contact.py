@@ -8,35 +8,26 @@ both processes in the diagram (the contact, and the per-child decision it calls)
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import time_machine
+from flows import complete as _complete
+from flows import open_tasks as _open
+from flows import run_scenario as run
+from flows import scenario_copy, walk_every_scenario
 from sqlalchemy import select
 from support import SCENARIO_START as START
-from support import duration, start_afresh
+from support import start_afresh
 
 from app.extensions import db
 from app.models import Case, OutboxItem, Referral, Task
-from app.services import bundles, contacts, scenarios, workflow
+from app.services import contacts, scenarios, workflow
 
 FLOW = "initial_contact"
 SCENARIOS = list(scenarios.load(FLOW))
-
-
-def run(scenario: dict[str, Any]) -> scenarios.ScenarioResult:
-    with time_machine.travel(START, tick=False) as clock:
-        return scenarios.run(scenario, advance=lambda text: clock.shift(duration(text)))
-
-
-@pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
 
 
 def test_there_are_scenarios() -> None:
@@ -50,24 +41,9 @@ def test_scenario(fresh, path: Path, scenario: dict) -> None:
 
 
 def test_every_sequence_flow_is_taken(fresh) -> None:
-    bundle = bundles.parsed(bundles.live_bundle(FLOW))
-    flows = bundle.sequence_flows()
-    taken: dict[str, list[str]] = {f.id: [] for f in flows}
-    for _path, scenario in SCENARIOS:
-        start_afresh()  # each scenario on its own, as it runs alone: a child's earlier referrals would count
-        result = run(scenario)
-        assert result.mismatches == [], scenario["name"]
-        for f in flows:
-            if (f.source, f.target) in result.flow_pairs:
-                taken[f.id].append(scenario["name"])
-    report = "\n".join(f"{fid:45} {len(names)} scenario(s)" for fid, names in sorted(taken.items()))
-    never = sorted(fid for fid, names in taken.items() if not names)
-    Path("test-results").mkdir(exist_ok=True)
-    Path("test-results/coverage-initial_contact.txt").write_text(
-        report + f"\n{len(flows) - len(never)} of {len(flows)} sequence flows taken\n"
-    )
-    assert len(flows) > 80
-    assert never == [], f"sequence flows no scenario takes: {never}\n{report}"
+    coverage = walk_every_scenario(FLOW, SCENARIOS)
+    assert coverage.flows > 80
+    assert coverage.never == [], coverage.report
 
 
 def test_a_scenario_that_expects_the_wrong_outcome_is_caught(fresh) -> None:
@@ -108,13 +84,7 @@ def test_each_child_has_an_outcome_as_soon_as_that_child_is_decided(fresh, clock
 
 
 def _scenario(stem: str) -> dict[str, Any]:
-    return copy.deepcopy(next(s for p, s in SCENARIOS if p.stem == stem))
-
-
-def _complete(case_id: int, bpmn_id: str, role: str, data: dict[str, Any]) -> None:
-    task = db.session.scalar(select(Task).where(Task.case_id == case_id, Task.bpmn_id == bpmn_id))
-    assert task is not None, f"no ready {bpmn_id}"
-    workflow.complete_task(scenarios.demo_user(role), task.id, data)
+    return scenario_copy(SCENARIOS, stem)
 
 
 def test_a_referral_waiting_for_its_marf_is_accepted_when_it_arrives(fresh, clock) -> None:
@@ -184,11 +154,6 @@ def test_acknowledgement_is_due_in_one_working_day_and_escalates_after_three(fre
             select(Task).where(Task.case_id == case.id, Task.bpmn_id == "escalate_acknowledgement")
         )
         assert (escalation.lane, escalation.team) == ("team_manager", "compass")
-
-
-def _open(case_id: int) -> set[str]:
-    db.session.expire_all()
-    return set(db.session.scalars(select(Task.bpmn_id).where(Task.case_id == case_id)))
 
 
 def test_an_open_case_goes_to_its_allocated_worker_alone(fresh, clock) -> None:

@@ -8,44 +8,35 @@ every sequence flow of mat.bpmn and reach every outcome.
 
 from __future__ import annotations
 
-import copy
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import time_machine
+from flows import complete as _complete
+from flows import open_tasks as _open
+from flows import run_scenario as run
+from flows import scenario_copy, walk_every_scenario
 from sqlalchemy import select
 from support import SCENARIO_START as START
-from support import duration, start_afresh
+from support import duration
 
 from app.engine import runtime
 from app.extensions import db
 from app.models import AuditEvent, Case, CaseEvent, Handover, LiveBundle, ProcessInstance, Task
 from app.models.mat import MatDecision
 from app.roles import MAT_FINAL_DECISIONS, MAT_OUTCOMES
-from app.services import bundles, contacts, scenarios, users, workflow
+from app.services import contacts, scenarios, users, workflow
 from app.services.errors import FormInvalid
 
 FLOW = "mat"
 SCENARIOS = list(scenarios.load(FLOW))
 
 
-def run(scenario: dict[str, Any]) -> scenarios.ScenarioResult:
-    with time_machine.travel(START, tick=False) as clock:
-        return scenarios.run(scenario, advance=lambda text: clock.shift(duration(text)))
-
-
-@pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
 def _scenario(stem: str) -> dict[str, Any]:
-    return copy.deepcopy(next(s for p, s in SCENARIOS if p.stem == stem))
+    return scenario_copy(SCENARIOS, stem)
 
 
 def _handed_to_mat() -> Case:
@@ -64,15 +55,6 @@ def _task(case_id: int, bpmn_id: str) -> Task:
     return task
 
 
-def _complete(case_id: int, bpmn_id: str, role: str, data: dict[str, Any]) -> None:
-    workflow.complete_task(scenarios.demo_user(role), _task(case_id, bpmn_id).id, data)
-
-
-def _open(case_id: int) -> set[str]:
-    db.session.expire_all()
-    return set(db.session.scalars(select(Task.bpmn_id).where(Task.case_id == case_id)))
-
-
 def _step(stem: str, bpmn_id: str) -> dict[str, Any]:
     return next(s for s in _scenario(stem)["steps"] if s.get("task") == bpmn_id)
 
@@ -88,29 +70,17 @@ def test_scenario(fresh, path: Path, scenario: dict) -> None:
 
 
 def test_every_sequence_flow_is_taken_and_every_outcome_reached(fresh) -> None:
-    bundle = bundles.parsed(bundles.live_bundle(FLOW))
-    flows = bundle.sequence_flows()
-    taken: dict[str, list[str]] = {f.id: [] for f in flows}
     outcomes: set[str] = set()
     finals: set[str] = set()
-    for _path, scenario in SCENARIOS:
-        start_afresh()
-        result = run(scenario)
-        assert result.mismatches == [], scenario["name"]
-        for f in flows:
-            if (f.source, f.target) in result.pairs_by_flow.get(FLOW, set()):
-                taken[f.id].append(scenario["name"])
+
+    def look(result: scenarios.ScenarioResult) -> None:
         for row in db.session.scalars(select(MatDecision).where(MatDecision.case_id == result.case_id)):
             outcomes.add(row.outcome)
             finals.add(row.final_outcome or "")
-    report = "\n".join(f"{fid:60} {len(names)} scenario(s)" for fid, names in sorted(taken.items()))
-    never = sorted(fid for fid, names in taken.items() if not names)
-    Path("test-results").mkdir(exist_ok=True)
-    Path("test-results/coverage-mat.txt").write_text(
-        report + f"\n{len(flows) - len(never)} of {len(flows)} sequence flows taken\n"
-    )
-    assert len(flows) == 25
-    assert never == [], f"sequence flows no scenario takes: {never}\n{report}"
+
+    coverage = walk_every_scenario(FLOW, SCENARIOS, look)
+    assert coverage.flows == 25
+    assert coverage.never == [], coverage.report
     assert outcomes == set(MAT_OUTCOMES)
     # The final decision's three kinds: a strategy discussion, a referral, and another contact outcome.
     assert {"strategy_discussion", "progress_to_referral", "no_further_action"} <= finals

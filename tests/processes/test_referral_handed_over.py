@@ -3,10 +3,6 @@ initial contact's referral path at the consent step: the threshold is not decide
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-import time_machine
 from sqlalchemy import select
 from support import SCENARIO_START, user
 
@@ -14,12 +10,6 @@ from app.extensions import db
 from app.models import Case, CasePerson, ProcessInstance, Referral, Task
 from app.models.types import utcnow
 from app.services import case_records, handovers, people, workflow
-
-
-@pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
-    with time_machine.travel(SCENARIO_START, tick=False) as traveller:
-        yield traveller
 
 
 def _case_decided_at_triage() -> Case:

@@ -9,16 +9,17 @@ list, the referrer's confidentiality, and the conference date counted in working
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import time_machine
+from flows import complete as _complete
+from flows import run_scenario as run
+from flows import scenario_copy, walk_every_scenario
 from sqlalchemy import select
 from support import SCENARIO_START as START
-from support import duration, start_afresh
 
 from app.extensions import db
 from app.models import Case, OutboxItem, Task
@@ -30,13 +31,8 @@ FLOW = "strategy_discussion"
 SCENARIOS = list(scenarios.load(FLOW))
 
 
-def run(scenario: dict[str, Any], start: datetime = START) -> scenarios.ScenarioResult:
-    with time_machine.travel(start, tick=False) as clock:
-        return scenarios.run(scenario, advance=lambda text: clock.shift(duration(text)))
-
-
 def _scenario(stem: str) -> dict[str, Any]:
-    return copy.deepcopy(next(s for p, s in SCENARIOS if p.stem == stem))
+    return scenario_copy(SCENARIOS, stem)
 
 
 def test_there_are_scenarios() -> None:
@@ -50,28 +46,16 @@ def test_scenario(fresh, path: Path, scenario: dict) -> None:
 
 
 def test_every_sequence_flow_is_taken_and_every_decision_reached(fresh) -> None:
-    bundle = bundles.parsed(bundles.live_bundle(FLOW))
-    flows = bundle.sequence_flows()
-    taken: dict[str, list[str]] = {f.id: [] for f in flows}
     decisions: set[str] = set()
     outcomes: set[str] = set()
-    for _path, scenario in SCENARIOS:
-        start_afresh()
-        result = run(scenario)
-        assert result.mismatches == [], scenario["name"]
-        for f in flows:
-            if (f.source, f.target) in result.pairs_by_flow.get(FLOW, set()):
-                taken[f.id].append(scenario["name"])
-        decisions |= {row.decision for row in db.session.scalars(select(StrategyDiscussion))}
-        outcomes |= {c.outcome for c in db.session.get(Case, result.case_id).children}
-    report = "\n".join(f"{fid:55} {len(names)} scenario(s)" for fid, names in sorted(taken.items()))
-    never = sorted(fid for fid, names in taken.items() if not names)
-    Path("test-results").mkdir(exist_ok=True)
-    Path(f"test-results/coverage-{FLOW}.txt").write_text(
-        report + f"\n{len(flows) - len(never)} of {len(flows)} sequence flows taken\n"
-    )
-    assert len(flows) >= 19
-    assert never == [], f"sequence flows no scenario takes: {never}\n{report}"
+
+    def look(result: scenarios.ScenarioResult) -> None:
+        decisions.update(row.decision for row in db.session.scalars(select(StrategyDiscussion)))
+        outcomes.update(c.outcome for c in db.session.get(Case, result.case_id).children)
+
+    coverage = walk_every_scenario(FLOW, SCENARIOS, look)
+    assert coverage.flows >= 19
+    assert coverage.never == [], coverage.report
     assert decisions == set(STRATEGY_DECISIONS)
     assert outcomes == {"progress_to_referral", "referral_to_other_agency", "no_further_action"}
 
@@ -90,12 +74,6 @@ def test_a_scenario_that_expects_the_wrong_decision_is_caught(fresh) -> None:
 S47 = "s47_and_police_investigation_chaired_by_the_senior_social_worker"
 
 
-def _complete(case_id: int, bpmn_id: str, role: str, data: dict[str, Any]) -> None:
-    task = db.session.scalar(select(Task).where(Task.case_id == case_id, Task.bpmn_id == bpmn_id))
-    assert task is not None, f"no ready {bpmn_id}"
-    workflow.complete_task(scenarios.demo_user(role), task.id, data)
-
-
 def _to_arrange(start: dict[str, Any]) -> Case:
     """Record the contact and walk the initial contact to the s47 hand-over."""
     case = contacts.record_contact(scenarios.demo_user("fpoc"), start)
@@ -112,12 +90,6 @@ def _arrange_data(case_id: int) -> dict[str, Any]:
     task = db.session.scalar(select(Task).where(Task.case_id == case_id, Task.bpmn_id == "arrange_discussion"))
     assert task is not None
     return workflow.task_data(task)
-
-
-@pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
 
 
 def test_the_conference_is_due_15_working_days_on_counting_bank_holidays(fresh) -> None:
