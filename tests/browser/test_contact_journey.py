@@ -214,10 +214,13 @@ def test_a_contact_about_two_children_is_recorded_then_each_child_decided(site: 
         expect(row).not_to_contain_text("Pending")
     referrals = section_after(page, "Referrals", "table")
     expect(referrals.get_by_role("rowheader")).to_have_text(["Ben Example"])
-    hand_overs = section_after(page, "Hand-overs", "ul")
-    expect(hand_overs.get_by_role("listitem")).to_have_text(
-        ["Handed over to Strategy discussion (Ben Example): waiting for that flow to start"]
-    )
+    # Ben's strategy discussion began as a flow of its own on this case, handed over from the contact.
+    flows = section_after(page, "Flows", "table")
+    expect(flows.get_by_role("row").nth(1)).to_contain_text("Initial contact")
+    expect(flows.get_by_role("row").nth(1)).to_contain_text("Finished")
+    expect(flows.get_by_role("row").nth(2)).to_contain_text("Strategy discussion")
+    expect(flows.get_by_role("row").nth(2)).to_contain_text("Handed over for Ben Example")
+    expect(flows.get_by_role("row").nth(2)).to_contain_text("In progress")
     for name, why in (("Amy Example", AMY_RATIONALE), ("Ben Example", BEN_RATIONALE)):
         # On the timeline: an entry headed by the decision, with the rationale given.
         decision = page.get_by_role("listitem").filter(
@@ -225,7 +228,7 @@ def test_a_contact_about_two_children_is_recorded_then_each_child_decided(site: 
         )
         expect(decision).to_have_count(1)
         expect(decision).to_contain_text(why)
-    expect(page.get_by_text("No tasks are waiting.")).to_be_visible()
+    expect(section_after(page, "Open tasks", "ul")).to_contain_text("Arrange the strategy discussion")
     axe.check(page, "the case page, decided")
 
     # Letters are written once every child is decided: one to the referrer, one to the parent told.
