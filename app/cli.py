@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from app.engine.specs import BundleRefused
 from app.extensions import db
+from app.services.worker import POLL_INTERVAL
 
 
 def register(app: Flask) -> None:
@@ -54,7 +55,7 @@ def register(app: Flask) -> None:
 
     @app.cli.command("worker")
     @click.option("--once", is_flag=True, help="Make one pass and stop.")
-    @click.option("--interval", default=5.0, show_default=True, help="Seconds between passes.")
+    @click.option("--interval", default=POLL_INTERVAL, show_default=True, help="Longest sleep between passes.")
     def worker(once: bool, interval: float) -> None:
         """Wake instances whose timers are due and deliver the outbox's due e-mails."""
         import time

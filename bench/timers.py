@@ -9,7 +9,7 @@ the moment it was due.
 Baseline, in the same run: the worker's poll interval, the longest a due timer waits when the worker
 keeps up. Prints median and p99 lateness and `timers: ratio R (target <= 1)` with R = p99 over the poll.
 
-Run: make bench (or TIMERS=2000 SPREAD=120 python bench/timers.py for a quick look).
+Run: make bench (or TIMERS=2000 SPREAD=120 python bench/timers.py for a quick look; POLL sets the interval).
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ from app.extensions import db  # noqa: E402
 from app.models import Case, ProcessBundle, ProcessInstance  # noqa: E402
 from app.models.types import utcnow  # noqa: E402
 from app.services import users, workflow  # noqa: E402
+from app.services.worker import POLL_INTERVAL  # noqa: E402
 
 TIMERS = int(os.environ.get("TIMERS", "10000"))
 SPREAD = float(os.environ.get("SPREAD", "600"))
-POLL = float(os.environ.get("POLL", "2"))
+POLL = float(os.environ.get("POLL", str(POLL_INTERVAL)))  # the worker's own, unless set
 LEAD = timedelta(seconds=20)  # set-up finishes and the worker starts before the first timer is due
 
 

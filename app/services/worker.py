@@ -17,6 +17,8 @@ from app.models import ProcessInstance
 from app.models.types import utcnow
 from app.services import workflow
 
+# The longest the worker sleeps between passes (it wakes sooner when a timer is due sooner).
+POLL_INTERVAL = 5.0
 # Instances woken in one pass, each in its own transaction; the worker goes again at once after a full one.
 BATCH = 100
 

@@ -352,6 +352,8 @@ def _apply_outcomes(case: Case, instance: ProcessInstance, workflow: Any, user_i
     decisions = runtime.decided_outputs(workflow, "decision") + list(data.get("decisions") or [])
     if isinstance(data.get("decision"), dict):
         decisions.append(data["decision"])
+    if not decisions:
+        return  # most steps decide nothing: the case's people need not be loaded
     by_key = {c.key: c for c in case.children}
     for decision in decisions:
         child = by_key.get(str(decision.get("key"))) if isinstance(decision, dict) else None

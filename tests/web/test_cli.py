@@ -56,6 +56,9 @@ def test_users_list_shows_every_role_of_a_user_with_several(fresh: Flask) -> Non
     assert "not-a-demo-password" not in result.output
 
 
+SHIPPED = sorted(path.stem for path in bundles.PROCESSES_DIR.glob("*.bpmn"))
+
+
 def test_import_processes_is_idempotent(fresh: Flask) -> None:
     # Start from no bundles at all (the fixture imported them; no case uses them yet).
     db.session.execute(delete(LiveBundle))
@@ -64,15 +67,19 @@ def test_import_processes_is_idempotent(fresh: Flask) -> None:
 
     first = invoke(fresh, "import-processes")
     assert first.exit_code == 0, first.output
-    (bundle_id,) = db.session.scalars(select(ProcessBundle.id)).all()
-    assert first.output.strip() == f"initial_contact: bundle {bundle_id} imported, live"
+    bundles_of = dict(db.session.execute(select(ProcessBundle.flow, ProcessBundle.id)).tuples().all())
+    assert sorted(bundles_of) == SHIPPED  # one bundle a flow
+    assert first.output.strip().splitlines() == [f"{f}: bundle {bundles_of[f]} imported, live" for f in SHIPPED]
 
     second = invoke(fresh, "import-processes")
     assert second.exit_code == 0, second.output
-    assert second.output.strip() == f"initial_contact: bundle {bundle_id} already imported, live"
-    assert db.session.scalar(select(func.count()).select_from(ProcessBundle)) == 1
-    live = db.session.get(LiveBundle, "initial_contact")
-    assert live is not None and live.bundle_id == bundle_id
+    assert second.output.strip().splitlines() == [
+        f"{f}: bundle {bundles_of[f]} already imported, live" for f in SHIPPED
+    ]
+    assert db.session.scalar(select(func.count()).select_from(ProcessBundle)) == len(SHIPPED)
+    for flow, bundle_id in bundles_of.items():
+        live = db.session.get(LiveBundle, flow)
+        assert live is not None and live.bundle_id == bundle_id
 
 
 def test_seed_demo_refuses_outside_demo_mode(fresh: Flask) -> None:
@@ -138,7 +145,7 @@ def test_make_run_set_up_works_on_a_brand_new_sqlite_file(tmp_path: Path) -> Non
     try:
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM user_account")).scalar() == len(ROLES)
-            assert conn.execute(text("SELECT flow FROM live_bundle")).scalars().all() == ["initial_contact"]
+            assert sorted(conn.execute(text("SELECT flow FROM live_bundle")).scalars().all()) == SHIPPED
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     finally:
         engine.dispose()
