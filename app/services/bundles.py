@@ -129,4 +129,9 @@ def make_live(bundle_id: int) -> None:
     else:
         live.bundle_id = bundle.id
     audit.record("BUNDLE_MADE_LIVE", bundle_id=bundle.id, flow=bundle.flow)
+    db.session.flush()
+    # Hand-overs that waited for this flow to exist start now, in the same transaction.
+    from app.services import handovers
+
+    handovers.start_all_waiting(bundle.flow)
     db.session.commit()

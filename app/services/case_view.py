@@ -41,6 +41,14 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
         audit.record("CASE_VIEWED", user.id, case_id=case.id)
         db.session.commit()
     people = case.people
+    instances = list(
+        db.session.scalars(
+            select(ProcessInstance).where(ProcessInstance.case_id == case.id).order_by(ProcessInstance.id)
+        )
+    )
+    # A need-to-know flow's work (a LADO allegation) shows only to that flow's readers: its tasks, clocks,
+    # letters and the episode itself, as well as its timeline entries.
+    hidden = {i.id for i in instances if not policy.can_see_timeline_entry(user, i.flow)}
     return CaseView(
         case=case,
         children=[p for p in people if p.role == "child"],
@@ -49,15 +57,17 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
         subjects=[p for p in people if p.role == "subject"],
         referrer=next((p for p in people if p.role == "referrer"), None),
         events=[e for e in case.events if policy.can_see_timeline_entry(user, e.flow)],
-        tasks=list(db.session.scalars(select(Task).where(Task.case_id == case.id).order_by(Task.created_at))),
-        letters=list(
-            db.session.scalars(select(OutboxItem).where(OutboxItem.case_id == case.id).order_by(OutboxItem.id))
-        ),
-        instances=list(
-            db.session.scalars(
-                select(ProcessInstance).where(ProcessInstance.case_id == case.id).order_by(ProcessInstance.id)
-            )
-        ),
+        tasks=[
+            t
+            for t in db.session.scalars(select(Task).where(Task.case_id == case.id).order_by(Task.created_at))
+            if t.instance_id not in hidden
+        ],
+        letters=[
+            i
+            for i in db.session.scalars(select(OutboxItem).where(OutboxItem.case_id == case.id).order_by(OutboxItem.id))
+            if i.instance_id not in hidden
+        ],
+        instances=[i for i in instances if i.id not in hidden],
         earlier=case_context(case.id).earlier,
         reopened_from=db.session.get(Case, case.reopened_from_id) if case.reopened_from_id else None,
         reopened_as=list(db.session.scalars(select(Case).where(Case.reopened_from_id == case.id).order_by(Case.id))),
@@ -66,7 +76,7 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
             for c in people
             if c.role == "child" and policy.can_search_people(user)
         },
-        clocks=clocks.for_case(case.id),
+        clocks=[c for c in clocks.for_case(case.id) if policy.can_see_timeline_entry(user, c.flow)],
     )
 
 

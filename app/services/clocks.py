@@ -92,11 +92,12 @@ def _record_miss(clock: TaskClock, now: datetime, user_id: int | None) -> None:
     audit.record("CLOCK_MISSED", user_id, case_id=clock.case_id, task_id=clock.task_id)
     about = f": {clock.subject}" if clock.subject else ""
     due = clock.due_at.astimezone(LONDON).strftime("%-d %B %Y at %H:%M")
-    timeline.add(clock.case_id, None, f"Missed its time: {clock.name}{about}", [["Due by", due]])
+    timeline.add(clock.case_id, None, f"Missed its time: {clock.name}{about}", [["Due by", due]], flow=clock.flow)
 
 
 @dataclass(frozen=True)
 class ClockView:
+    flow: str
     name: str
     subject: str
     started_at: datetime
@@ -125,7 +126,7 @@ def _view(clock: TaskClock, now: datetime) -> ClockView:
     else:
         status, colour, left = open_clock(clock.due_at, now)
         done = None
-    return ClockView(clock.name, clock.subject, clock.started_at, clock.due_at, done, status, colour, left)
+    return ClockView(clock.flow, clock.name, clock.subject, clock.started_at, clock.due_at, done, status, colour, left)
 
 
 def open_clock(due_at: datetime, now: datetime) -> tuple[str, str, str]:

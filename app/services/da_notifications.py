@@ -56,7 +56,23 @@ def schema() -> dict[str, Any]:
 
 
 def validate(data: dict[str, Any]) -> list[FieldError]:
-    return schemaforms.validate(schema(), data)
+    errors = schemaforms.validate(schema(), data)
+    count = data.get("dash_yes_count")
+    if not errors and isinstance(count, int) and count >= HIGH_RISK_YES and data.get("dash_risk") != "high":
+        # SafeLives: 14 or more "yes" answers on the DASH checklist is high risk, whatever else is said.
+        errors.append(
+            FieldError(
+                "dash_risk",
+                "dash_risk",
+                f"The DASH risk must be high when {count} questions were answered yes ({HIGH_RISK_YES} or more is "
+                "high risk): check the risk level and the count",
+            )
+        )
+    return errors
+
+
+# DASH: this many "yes" answers or more is high risk and goes to MARAC (DOMAIN.md Flow 3).
+HIGH_RISK_YES = 14
 
 
 def normalise_reference(value: Any) -> str:
@@ -225,7 +241,7 @@ def next_school_day(today: date, terms: list[dict[str, Any]] | None = None) -> d
         day = date.fromordinal(day.toordinal() + 1)
         if last is None or day > last:
             return day if calendar.is_working_day(day) else calendar.next_working_day(day)
-        if day.weekday() < 5 and _in_term(day, terms):
+        if calendar.is_working_day(day) and _in_term(day, terms):  # a bank holiday in term is no school day
             return day
     raise LookupError(f"no school day within a year of {today}: check the term dates")
 
@@ -384,6 +400,11 @@ def upload(data: bytes, user: User) -> UploadReport:
             db.session.rollback()
             report.rows.append(UploadRow(number, reference, "refused", f"could not be saved ({type(err).__name__})"))
             continue
+        except Exception:  # one row's trouble must not lose the rows after it, nor the report of those before
+            db.session.rollback()
+            current_app.logger.exception("domestic-abuse upload: row %s could not be recorded", number)
+            report.rows.append(UploadRow(number, reference, "refused", "could not be recorded: tell the service desk"))
+            continue
         seen.setdefault(reference, (number, fingerprint(notification)))
         said = "accepted" if created else "recognised"
         message = "recorded; the triage has started" if created else "already received: nothing new recorded"
@@ -449,7 +470,7 @@ def notification_from_row(record: dict[str, str]) -> tuple[dict[str, Any], list[
         )
     data["dash_risk"] = risk
     if value["dash_yes_count"]:
-        if value["dash_yes_count"].isdigit():
+        if value["dash_yes_count"].isascii() and value["dash_yes_count"].isdigit():
             data["dash_yes_count"] = int(value["dash_yes_count"])
         else:
             problems.append(f"dash_yes_count must be a whole number, not {value['dash_yes_count']!r}")

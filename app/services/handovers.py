@@ -24,7 +24,10 @@ def start_waiting(case: Case, user_id: int | None) -> list[ProcessInstance]:
     from app.services import workflow
 
     started = []
-    for row in [h for h in case.handovers if h.status == "waiting"]:
+    for row in list(case.handovers):
+        # Looked at afresh for each row: starting one flow runs its first steps, which may start the others.
+        if row.status != "waiting":
+            continue
         live = db.session.get(LiveBundle, row.flow)
         if live is None:
             continue  # no such flow deployed yet: the hand-over waits on the case
@@ -90,3 +93,16 @@ def flows_of(case_id: int) -> list[ProcessInstance]:
             select(ProcessInstance).where(ProcessInstance.case_id == case_id).order_by(ProcessInstance.id)
         )
     )
+
+
+def start_all_waiting(flow: str) -> int:
+    """Start every hand-over to `flow` still waiting on any case (a new flow has just been made live)."""
+    case_ids = db.session.scalars(
+        select(Handover.case_id).where(Handover.flow == flow, Handover.status == "waiting").distinct()
+    ).all()
+    count = 0
+    for case_id in case_ids:
+        case = db.session.get(Case, case_id)
+        if case is not None and case.status == "open":
+            count += len(start_waiting(case, None))
+    return count

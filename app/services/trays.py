@@ -221,8 +221,9 @@ class CaseContext:
     recent: list[CaseEvent]  # what this contact has recorded lately: questions asked, answers received
 
 
-def case_context(case_id: int) -> CaseContext:
-    """What a practitioner needs beside a task's form: the children and what is already known of them."""
+def case_context(case_id: int, user: User | None = None) -> CaseContext:
+    """What a practitioner needs beside a task's form: the children and what is already known of them, and
+    what the case's timeline said lately (only entries `user` may read)."""
     case = db.session.get(Case, case_id)
     assert case is not None
     earlier, open_now, last = {}, {}, {}
@@ -237,7 +238,9 @@ def case_context(case_id: int) -> CaseContext:
         earlier=earlier,
         involvement=open_now,
         last_referral=last,
-        recent=list(case.events)[-RECENT_EVENTS:][::-1],
+        recent=[e for e in case.events if user is None or policy.can_see_timeline_entry(user, e.flow)][-RECENT_EVENTS:][
+            ::-1
+        ],
     )
 
 

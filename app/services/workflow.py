@@ -232,6 +232,8 @@ def _close_if_done(case: Case, user_id: int | None) -> None:
         return
     if not all(c.outcome and not c.handover for c in case.children):
         return
+    if any(h.status == "waiting" for h in case.handovers):
+        return  # a hand-over of the whole case (to the LADO) waits for its flow: the case is not done
     db.session.flush()
     running = db.session.scalar(
         select(ProcessInstance.id).where(

@@ -210,7 +210,7 @@ def _render(
         schema=schema,
         fields=schemaforms.build_view(schema, data, errors),
         errors=errors,
-        context=trays.case_context(row.case_id),
+        context=trays.case_context(row.case_id, current_user),
         problem=problem,
         draft=draft_forms.context(f"task:{row.id}", restored_at),
         claim=claims.view_for(current_user, row),

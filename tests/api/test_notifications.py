@@ -80,7 +80,7 @@ def test_the_same_notification_sent_again_answers_with_the_first_case(api) -> No
 def test_the_same_reference_with_other_details_is_refused_on_the_reference(api) -> None:
     client = api.as_role("police")
     client.post(URL, NOTIFICATION, expect=201)
-    changed = {**copy.deepcopy(NOTIFICATION), "dash_risk": "medium"}
+    changed = {**copy.deepcopy(NOTIFICATION), "summary": NOTIFICATION["summary"] + " A second call that night."}
     answer = client.post(URL, changed, expect=422)
     assert_documented("ValidationErrors", answer.json)
     assert list(answer.json["errors"]) == ["police_reference"]

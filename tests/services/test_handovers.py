@@ -82,3 +82,41 @@ def test_a_hand_over_to_a_flow_not_live_waits_on_the_case(fresh) -> None:
     assert handovers.start_waiting(case, None) == []
     assert case.handovers[0].status == "waiting"
     assert db.session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case.id)).all() == []
+
+
+def test_two_hand_overs_made_together_start_one_flow_each(fresh) -> None:
+    """Starting the first runs its first steps, which look for waiting hand-overs too: each starts once."""
+    _make_relay_live()
+    case, amy = _case_with_child()
+    ben = CasePerson(case=case, person=people.new_person("Ben Relay"), key="child-2", role="child")
+    db.session.add(ben)
+    db.session.flush()
+    for child in (amy, ben):
+        case_records.add_handover(case, "relay", "", child, None)
+    handovers.start_waiting(case, None)
+    db.session.commit()
+    instances = db.session.scalars(select(ProcessInstance).where(ProcessInstance.case_id == case.id)).all()
+    assert len(instances) == 2
+    assert sorted(h.instance_id for h in case.handovers) == sorted(i.id for i in instances)
+
+
+def test_a_hand_over_waiting_for_its_flow_starts_when_the_flow_is_made_live(fresh) -> None:
+    case, child = _case_with_child()
+    case_records.add_handover(case, "relay", "", child, None)
+    handovers.start_waiting(case, None)
+    db.session.commit()
+    assert case.handovers[0].status == "waiting"
+    _make_relay_live()
+    db.session.expire_all()
+    row = db.session.get(Case, case.id).handovers[0]
+    assert row.status == "started" and row.instance_id is not None
+    task = db.session.scalar(select(Task).where(Task.case_id == case.id))
+    assert task.bpmn_id == "consider"
+
+
+def test_a_case_waiting_to_hand_over_as_a_whole_does_not_close(fresh) -> None:
+    case, child = _case_with_child()
+    child.outcome, child.decided_at = "no_further_action", case.created_at
+    case_records.add_handover(case, "relay", "An allegation to look into", None, None)
+    workflow._close_if_done(case, None)
+    assert case.status == "open"

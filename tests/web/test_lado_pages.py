@@ -116,3 +116,7 @@ def test_the_lado_s_entries_on_the_case_timeline_are_for_the_lado_alone(web) -> 
     assert "Handed over to the LADO" in hub_page
     assert "LADO initial consideration made" not in hub_page
     assert "Initial consideration" not in hub_page.split("Timeline", 1)[1]
+    # Nor its letters, clocks or the episode itself: the employer's letter says what the LADO decided.
+    for shown in ("lado_advice", "LADO allegation", "Consider the allegation", "employer"):
+        assert shown not in hub_page, shown
+    assert "LADO allegation" in lado_page
