@@ -167,7 +167,7 @@ def test_filter_by_flow_and_task(instance: ProcessInstance) -> None:
     mat = mirror(instance, flow="mat", bpmn_id="mat_review", name="Review in MAT")
     ssw = user("ssw")
     page = trays.tray(ssw, "mine", {}, now=NOW)
-    assert page.options["flow"] == [("initial_contact", "Initial contact"), ("mat", "Mat")]
+    assert page.options["flow"] == [("initial_contact", "Initial contact"), ("mat", "Multi Agency Triage")]
     assert page.options["task"] == [
         ("ssw_decision", "Decide threshold and outcome"),
         ("mat_review", "Review in MAT"),
