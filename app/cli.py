@@ -15,6 +15,22 @@ def register(app: Flask) -> None:
     cli_records.register(app)
     cli_api.register(app)
 
+    audit = click.Group("audit", help="The audit trail.")
+    app.cli.add_command(audit)
+
+    @audit.command("verify")
+    def verify_audit() -> None:
+        """Check every case's chain of audit events; exit 1 and name each break when one is found."""
+        from app.services import audit_chain
+
+        report = audit_chain.verify()
+        for problem in report.problems:
+            click.echo(f"broken: {problem}", err=True)
+        if not report.intact:
+            click.echo(f"{len(report.problems)} problems in {report.chains} chains of {report.events} events", err=True)
+            raise SystemExit(1)
+        click.echo(f"intact: {report.chains} chains, {report.events} events")
+
     @app.cli.command("import-processes")
     def import_processes() -> None:
         """Import processes/ and forms/ (idempotent by content hash)."""

@@ -21,16 +21,29 @@ def register(app: Flask) -> None:
     @tokens.command("create")
     @click.argument("username")
     @click.option("--label", default="", help="Which system will hold the token, to recognise it later.")
-    def create(username: str, label: str) -> None:
+    @click.option(
+        "--scope",
+        "scopes",
+        multiple=True,
+        help="What the token may do: read, write, notifications (repeat for several; default read and write).",
+    )
+    @click.option("--days", default=90, show_default=True, help="How many days the token works (at most 366).")
+    def create(username: str, label: str, scopes: tuple[str, ...], days: int) -> None:
         """Make a token acting with USERNAME's permissions, and print it once."""
         from app.services import api_tokens
 
         try:
-            made = api_tokens.create(username, label)
+            made = api_tokens.create(username, label, scopes or api_tokens.DEFAULT_SCOPES, days)
         except LookupError:
             click.echo(f"refused: there is no user {username!r} (flask --app app users list shows them)", err=True)
             raise SystemExit(1) from None
-        click.echo(f"token {made.row.id} for {made.row.user.username}; it is shown only now, so keep it safe:")
+        except ValueError as problem:
+            click.echo(f"refused: {problem}", err=True)
+            raise SystemExit(1) from None
+        click.echo(
+            f"token {made.row.id} for {made.row.user.username}, may {made.row.scopes.replace(' ', ' and ')}, "
+            f"until {_when(made.row.expires_at)}; it is shown only now, so keep it safe:"
+        )
         click.echo(made.secret)
 
     @tokens.command("list")
@@ -39,9 +52,9 @@ def register(app: Flask) -> None:
         from app.services import api_tokens
 
         for row in api_tokens.all_tokens():
-            state = f"revoked {_when(row.revoked_at)}" if row.revoked_at else "active"
+            state = f"revoked {_when(row.revoked_at)}" if row.revoked_at else f"until {_when(row.expires_at)}"
             used = _when(row.last_used_at) or "never"
-            click.echo(f"{row.id:5} {row.user.username:24} {state:24} last used {used:16} {row.label}")
+            click.echo(f"{row.id:5} {row.user.username:24} {row.scopes:20} {state:24} last used {used:16} {row.label}")
 
     @tokens.command("revoke")
     @click.argument("token_id", type=int)

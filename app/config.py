@@ -4,9 +4,12 @@ import os
 import secrets
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTANCE = ROOT / "instance"
+# The council's own time: every moment is stored in UTC and shown in this zone.
+LONDON = ZoneInfo("Europe/London")
 
 # Environment variables the application reads, with their meaning. The compose test checks this list.
 ENVIRONMENT = {
@@ -15,6 +18,7 @@ ENVIRONMENT = {
     "COMPASS_DEMO": "1 to seed demo users and allow a generated secret key",
     "MAX_TREE_DEPTH": "deepest task tree an instance may be saved with (default 800)",
     "SESSION_COOKIE_SECURE": "1 when served over HTTPS",
+    "COMPASS_IDLE_MINUTES": "minutes without activity after which a signed-in session ends (default 30)",
     "COMPASS_CLOSURE_DAYS": "the council's own closure days as comma-separated ISO dates (2026-12-29,2026-12-30)",
     "SMTP_HOST": "SMTP server for e-mails from the outbox (unset: e-mails go to the local sink, listed at /outbox)",
     "SMTP_PORT": "its port (default 25)",
@@ -69,6 +73,7 @@ def from_environment() -> dict[str, object]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
+        "IDLE_MINUTES": int(os.environ.get("COMPASS_IDLE_MINUTES", "30")),
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
         "OFFICE_OPENS": OFFICE_OPENS,

@@ -7,6 +7,7 @@ route that declares none.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import exists, select
@@ -86,6 +87,52 @@ def can_search_people(user: User) -> bool:
 
 
 def can_see_case(user: User, case: Case) -> bool:
+    """May see the case now: one they may see, and, when the record is restricted, opened with a reason."""
+    if not may_open_restricted(user, case):
+        return False
+    return not case.restricted or has_opened_restricted(user, case.id)
+
+
+def needs_reason(user: User, case: Case) -> bool:
+    """A restricted record this user may open, once they say why."""
+    return case.restricted and may_open_restricted(user, case) and not has_opened_restricted(user, case.id)
+
+
+# Restricting a record, and reading who looked at one, are for the managers who answer for the record.
+RECORD_MANAGERS = frozenset({"team_manager", "service_manager"})
+# An opening of a restricted record holds for the working day; after that the reason is asked again.
+OPENING_HOURS = 10
+
+
+def can_restrict_case(user: User) -> bool:
+    return bool(user.roles & RECORD_MANAGERS)
+
+
+def can_see_access_log(user: User) -> bool:
+    return bool(user.roles & RECORD_MANAGERS)
+
+
+def has_opened_restricted(user: User, case_id: int) -> bool:
+    from app.models import CaseAccessReason
+    from app.models.types import utcnow
+
+    since = utcnow() - timedelta(hours=OPENING_HOURS)
+    return bool(
+        db.session.scalar(
+            select(
+                exists().where(
+                    CaseAccessReason.case_id == case_id,
+                    CaseAccessReason.user_id == user.id,
+                    CaseAccessReason.kind == "opened",
+                    CaseAccessReason.at > since,
+                )
+            )
+        )
+    )
+
+
+def may_open_restricted(user: User, case: Case) -> bool:
+    """Who may see the case at all, leaving aside whether it is restricted."""
     if not any(ROLES[r].sees_cases for r in user.roles if r in ROLES):
         return False
     if case.request_type == "information_request":

@@ -35,6 +35,9 @@ def make_app(url: str, **extra: Any) -> Flask:
             "TESTING": True,
             "COMPASS_DEMO": True,
             "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            # Tests move the fake clock by days between one person's pages; signing out after a spell without
+            # activity has tests of its own, on an app with the real setting (tests/web/test_security.py).
+            "IDLE_MINUTES": 60 * 24 * 365 * 10,
             **extra,
         }
     )

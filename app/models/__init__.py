@@ -3,19 +3,31 @@
 # Each flow's own records, in a module of their own (imported so their tables are known to the metadata).
 from app.models import domestic_abuse, information_requests, lado, mat, strategy  # noqa: F401
 from app.models.api import ApiIdempotencyKey, ApiToken
-from app.models.audit import AuditEvent
-from app.models.cases import Case, CaseEvent, CasePerson, Consent, Handover, Person, PersonRelationship, Referral
+from app.models.audit import AuditChain, AuditEvent
+from app.models.cases import (
+    Case,
+    CaseAccessReason,
+    CaseEvent,
+    CasePerson,
+    Consent,
+    Handover,
+    Person,
+    PersonRelationship,
+    Referral,
+)
 from app.models.drafts import Draft
 from app.models.involvement import Involvement, PersonNamePart
 from app.models.outbox import OutboxItem
-from app.models.users import Team, User, UserRole
+from app.models.users import LoginGuard, Team, User, UserRole
 from app.models.workflow import LiveBundle, ProcessBundle, ProcessInstance, Task, TaskClock
 
 __all__ = [
     "ApiIdempotencyKey",
     "ApiToken",
+    "AuditChain",
     "AuditEvent",
     "Case",
+    "CaseAccessReason",
     "CaseEvent",
     "CasePerson",
     "Consent",
@@ -23,6 +35,7 @@ __all__ = [
     "Handover",
     "Involvement",
     "LiveBundle",
+    "LoginGuard",
     "OutboxItem",
     "Person",
     "PersonNamePart",

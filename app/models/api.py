@@ -22,8 +22,15 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What the token may do (space-separated scopes: read, write, notifications) and until when.
+    scopes: Mapped[str] = mapped_column(String(120), default="read write")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def scope_set(self) -> set[str]:
+        return set(self.scopes.split())
 
 
 class ApiIdempotencyKey(db.Model):  # type: ignore[name-defined,misc]

@@ -34,6 +34,9 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
     void_reason: Mapped[str | None] = mapped_column(Text)
     # Re-opening a closed contact starts a new contact linked to the old one.
     reopened_from_id: Mapped[int | None] = mapped_column(ForeignKey("case_record.id"))
+    # A restricted record (a member of staff's own family, say) is kept out of search and trays, and
+    # anyone opening it gives a reason first (app/services/restricted.py).
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
     people: Mapped[list["CasePerson"]] = relationship(
         back_populates="case", order_by="CasePerson.id", cascade="all, delete-orphan"
@@ -186,3 +189,16 @@ class Handover(db.Model):  # type: ignore[name-defined,misc]
     # The flow episode that handed over, so a case's flows read as a chain (initial contact -> MAT -> ...).
     from_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CaseAccessReason(db.Model):  # type: ignore[name-defined,misc]
+    """Why someone restricted a record, lifted the restriction, or opened a restricted record. The reason is
+    free text, so it lives here rather than in the audit trail, whose events point at it by id."""
+
+    __tablename__ = "case_access_reason"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # restricted, lifted, opened
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -47,3 +47,13 @@ class UserRole(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "user_role"
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class LoginGuard(db.Model):  # type: ignore[name-defined,misc]
+    """Failed sign-ins per username typed (known or not, so a lock says nothing about who has an account):
+    after too many in a row the username is locked for a while, which makes guessing a password hopeless."""
+
+    __tablename__ = "login_guard"
+    username: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

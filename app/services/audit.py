@@ -1,9 +1,14 @@
-"""Audit events: SUBJECT_PAST_TENSE_VERB names, each with a fixed set of keys holding ids, never details."""
+"""Audit events: SUBJECT_PAST_TENSE_VERB names, each with a fixed set of keys holding ids, never details.
+
+Append-only and tamper-evident: each event is sealed into its case's hash chain as it commits
+(app/services/audit_chain.py); `flask --app app audit verify` checks every chain."""
 
 from typing import Any
 
 from app.extensions import db
 from app.models import AuditEvent
+from app.models.types import utcnow
+from app.services import audit_chain
 
 EVENT_KEYS: dict[str, frozenset[str]] = {
     name: frozenset(keys)
@@ -11,11 +16,15 @@ EVENT_KEYS: dict[str, frozenset[str]] = {
         "USER_LOGGED_IN": set(),
         "USER_LOGIN_FAILED": {"username_length"},
         "USER_LOGGED_OUT": set(),
+        "USER_LOCKED_OUT": set(),
+        "USER_LOGIN_REFUSED_LOCKED": set(),
+        "USER_SIGNED_OUT_IDLE": set(),
         "API_TOKEN_CREATED": {"token_id"},
         "API_TOKEN_REVOKED": {"token_id"},
         "API_TOKEN_REFUSED": {"reason"},  # missing, unknown, revoked, user_inactive
         "CASE_CREATED": {"case_id"},
         "CASE_VIEWED": {"case_id"},
+        "TASK_VIEWED": {"case_id", "task_id"},
         "CASE_INFORMATION_ADDED": {"case_id"},
         "PERSON_VIEWED": {"person_id"},
         "PERSON_MERGED": {"person_id", "merged_person_id"},
@@ -69,10 +78,13 @@ def record(name: str, user_id: int | None = None, **keys: Any) -> AuditEvent:
         raise UnknownAuditEvent(f"{name} takes exactly {sorted(expected)}, not {sorted(keys)}")
     event = AuditEvent(
         name=name,
+        at=utcnow(),
         user_id=user_id,
         case_id=keys.get("case_id"),
         task_id=keys.get("task_id"),
         data=keys,
     )
     db.session.add(event)
+    # Sealed into the case's chain when this transaction commits (audit_chain).
+    audit_chain.remember(db.session(), event)
     return event

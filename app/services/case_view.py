@@ -8,7 +8,7 @@ from app import policy
 from app.extensions import db
 from app.models import Case, CaseEvent, CasePerson, OutboxItem, ProcessInstance, Task, User
 from app.services import audit, clocks, person_records
-from app.services.errors import Forbidden, NotFound
+from app.services.errors import Forbidden, NotFound, ReasonNeeded
 from app.services.trays import case_context
 
 
@@ -35,6 +35,8 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
     case = db.session.get(Case, case_id)
     if case is None:
         raise NotFound(case_id)
+    if policy.needs_reason(user, case):
+        raise ReasonNeeded(case.id)
     if not policy.can_see_case(user, case):
         raise Forbidden("You do not have access to this case.")
     if record_view:
@@ -80,10 +82,24 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
     )
 
 
+def reference_of(case_id: int) -> Case:
+    case = db.session.get(Case, case_id)
+    if case is None:
+        raise NotFound(case_id)
+    return case
+
+
+def record_task_view(user: User, task: Task) -> None:
+    """Opening a task shows its case's details: on the record like a look at the case."""
+    audit.record("TASK_VIEWED", user.id, case_id=task.case_id, task_id=task.id)
+    db.session.commit()
+
+
 def recent_for_user(user: User, limit: int = 50) -> list[Case]:
     if not user.roles & policy.HUB_ROLES:
         return []
-    query = select(Case).order_by(Case.id.desc()).limit(limit)
+    # A restricted record is never listed; it is reached by its reference, with a reason.
+    query = select(Case).where(Case.restricted.is_(False)).order_by(Case.id.desc()).limit(limit)
     if not policy.can_see_information_requests(user):
         query = query.where(Case.request_type != "information_request")
     return list(db.session.scalars(query))

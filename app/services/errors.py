@@ -17,6 +17,14 @@ class Forbidden(ServiceError):
     pass
 
 
+class ReasonNeeded(Forbidden):
+    """The case is a restricted record: it opens once the user gives a reason (app/services/restricted.py)."""
+
+    def __init__(self, case_id: int):
+        super().__init__("This is a restricted record: give the reason you need it before opening it.")
+        self.case_id = case_id
+
+
 @dataclass
 class TaskConflict(ServiceError):
     """The task was completed by someone else first."""

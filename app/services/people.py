@@ -210,7 +210,7 @@ def match_children(
     parts = name_parts(name or "")
     dob = partial_date(date_of_birth)
     code = normalise_postcode(postcode)
-    ids = _candidate_ids(parts, dob, code)
+    ids = _without_restricted_only(_candidate_ids(parts, dob, code))
     if not ids:
         return []
     people = db.session.scalars(select(Person).where(Person.id.in_(ids)))
@@ -389,13 +389,37 @@ def new_person(name: str) -> Person:
     return person
 
 
+def _without_restricted_only(ids: list[int]) -> list[int]:
+    """Leave out people known only from restricted records: search never leads to one (restricted.py)."""
+    if not ids:
+        return ids
+    restricted = set(
+        db.session.scalars(
+            select(CasePerson.person_id)
+            .join(Case, Case.id == CasePerson.case_id)
+            .where(CasePerson.person_id.in_(ids), Case.restricted.is_(True))
+        )
+    )
+    if not restricted:
+        return ids
+    elsewhere = set(
+        db.session.scalars(
+            select(CasePerson.person_id)
+            .join(Case, Case.id == CasePerson.case_id)
+            .where(CasePerson.person_id.in_(restricted), Case.restricted.is_(False))
+        )
+    ) | set(db.session.scalars(select(Involvement.person_id).where(Involvement.person_id.in_(restricted))))
+    return [i for i in ids if i not in restricted or i in elsewhere]
+
+
 def earlier_contacts(name: str, date_of_birth: str | None) -> list[dict[str, Any]]:
-    """Every contact about a child with this name (and date of birth, when known), oldest first."""
+    """Every contact about a child with this name (and date of birth, when known), oldest first; restricted
+    records are left out."""
     query = (
         select(CasePerson, Case)
         .join(Person, CasePerson.person_id == Person.id)
         .join(Case, CasePerson.case_id == Case.id)
-        .where(Person.name_key == name_key(name), CasePerson.role == "child")
+        .where(Person.name_key == name_key(name), CasePerson.role == "child", Case.restricted.is_(False))
         .order_by(Case.created_at)
     )
     dob = parse_date(date_of_birth)
@@ -441,12 +465,12 @@ def person_history(person_id: int) -> PersonHistory | None:
     from app.services import involvement
 
     person = db.session.get(Person, person_id)
-    if person is None:
+    if person is None or not _without_restricted_only([person_id]):
         return None
     rows = db.session.execute(
         select(CasePerson, Case)
         .join(Case, CasePerson.case_id == Case.id)
-        .where(CasePerson.person_id == person_id, CasePerson.role == "child")
+        .where(CasePerson.person_id == person_id, CasePerson.role == "child", Case.restricted.is_(False))
         .order_by(Case.created_at.desc(), Case.id.desc())
     )
     contacts = [

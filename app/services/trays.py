@@ -95,6 +95,11 @@ class TrayRow:
     may_claim: bool
     may_release: bool
     may_reassign: bool
+    # The child the task is about, as the tray may show it: a restricted record's names stay out of trays.
+    subject: str | None = None
+
+
+RESTRICTED_SUBJECT = "Restricted record"
 
 
 @dataclass
@@ -143,6 +148,8 @@ def tray(user: User, which: str, args: Mapping[str, str], now: datetime | None =
         )
         for task, holder in db.session.execute(query).unique().all()
     ]
+    for row in rows:
+        row.subject = RESTRICTED_SUBJECT if row.task.case.restricted else row.task.subject
     return TrayPage(which, rows, total, filters.page, pages, filters, options, ignored)
 
 

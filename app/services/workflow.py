@@ -26,7 +26,7 @@ from app.models import AuditEvent, Case, OutboxItem, ProcessBundle, ProcessInsta
 from app.models.types import utcnow
 from app.roles import ROLES
 from app.services import audit, bundles, case_records, child_history, clocks, handovers, people, timeline, users
-from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, TaskConflict
+from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, ReasonNeeded, TaskConflict
 
 MAX_ATTEMPTS = 5
 
@@ -155,6 +155,9 @@ def _load_task(user: User, task_id: str) -> tuple[Task, ProcessInstance, ParsedB
     instance = db.session.get(ProcessInstance, row.instance_id)
     if instance is None:
         raise NotFound(task_id)
+    case = db.session.get(Case, row.case_id)
+    if case is not None and case.restricted and not policy.has_opened_restricted(user, case.id):
+        raise ReasonNeeded(case.id)
     return row, instance, bundles.parsed(instance.bundle)
 
 

@@ -12,9 +12,10 @@ from app.extensions import db, login_manager
 
 ASSETS = Path(__file__).resolve().parents[2] / "node_modules" / "govuk-frontend" / "dist" / "govuk"
 STATIC_FILES = {"govuk-frontend.min.css", "govuk-frontend.min.js"}
-# Our own scripts, kept in the repository (not from npm); each file is named here, nothing else is served.
-OWN_SCRIPTS_DIR = Path(__file__).resolve().parent / "static_js"
-OWN_SCRIPTS = {"compass-drafts.js"}
+# Our own scripts and styles, kept in the repository (not from npm); each file is named here, nothing else is
+# served. Pages carry no inline script or style, so the Content-Security-Policy can forbid both.
+OWN_FILES_DIR = Path(__file__).resolve().parent / "static_own"
+OWN_FILES = {"compass-drafts.js", "compass-init.js", "compass.css"}
 
 
 def register(app: Flask) -> None:
@@ -30,6 +31,7 @@ def register(app: Flask) -> None:
         mat,
         outbox,
         people,
+        security,
         strategy,
         tasks,
     )
@@ -38,7 +40,10 @@ def register(app: Flask) -> None:
     for module in (auth, tasks, contacts, cases, people, api, drafts, outbox, *flows):
         app.register_blueprint(module.bp)
 
+    security.register(app)
     login_manager.login_view = "auth.login"
+    # The session is bound to the browser that signed in: a copied cookie used elsewhere signs nobody in.
+    login_manager.session_protection = "strong"
     login_manager.login_message = "Sign in to continue."
     login_manager.login_message_category = "info"
 
@@ -66,6 +71,7 @@ def register(app: Flask) -> None:
             "may_see_strategy_discussions": user is not None and policy.can_see_strategy_discussions(user),
             "may_see_lado": user is not None and policy.can_see_lado(user),
             "may_see_information_requests": user is not None and policy.can_see_information_requests(user),
+            "may_manage_records": user is not None and policy.can_restrict_case(user),
         }
 
     @app.route("/assets/<path:filename>")
@@ -73,9 +79,9 @@ def register(app: Flask) -> None:
     def assets(filename: str) -> Any:
         if filename in STATIC_FILES:
             return send_from_directory(ASSETS, filename, max_age=3600)
-        if filename in OWN_SCRIPTS:
+        if filename in OWN_FILES:
             # Revalidated on each use (an unchanged file answers 304), so a deploy's new script is seen at once.
-            return send_from_directory(OWN_SCRIPTS_DIR, filename, max_age=0)
+            return send_from_directory(OWN_FILES_DIR, filename, max_age=0)
         if filename.startswith(("fonts/", "images/")) or filename == "manifest.json":
             return send_from_directory(ASSETS / "assets", filename, max_age=3600)
         abort(404)

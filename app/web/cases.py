@@ -7,8 +7,8 @@ from flask_login import current_user, login_required
 
 from app import policy
 from app.models import OutboxItem
-from app.services import case_actions, case_view, letters_render
-from app.services.errors import Forbidden, NotFound, NotSaved
+from app.services import case_actions, case_view, letters_render, restricted
+from app.services.errors import Forbidden, NotFound, NotSaved, ReasonNeeded
 
 bp = Blueprint("cases", __name__)
 
@@ -21,9 +21,95 @@ def case(case_id: int) -> Any:
         view = case_view.for_user(current_user, case_id)
     except NotFound:
         abort(404)
+    except ReasonNeeded:
+        return _reason_page(case_id, "", None)
     except Forbidden as err:
         abort(403, str(err))
     return render_template("cases/case.html", view=view, done=request.args.get("done"))
+
+
+def _reason_page(case_id: int, reason: str, error: str | None) -> Any:
+    # Only the reference is shown: nothing of the record is seen before the reason is given.
+    case = case_view.reference_of(case_id)
+    page = render_template(
+        "cases/reason_needed.html", case=case, reason=reason, error=error, next=_safe_next(request.values.get("next"))
+    )
+    return page, 400 if error else 403
+
+
+def _safe_next(target: str | None) -> str | None:
+    # Back to one of our own case or task pages only, never another site.
+    if target and target.startswith(("/cases/", "/tasks/")) and "//" not in target and "\\" not in target:
+        return target
+    return None
+
+
+@bp.post("/cases/<int:case_id>/open")
+@login_required
+@policy.declare("may_open_restricted")
+def open_restricted(case_id: int) -> Any:
+    reason = request.form.get("reason", "")
+    try:
+        restricted.open_with_reason(current_user, case_id, reason)
+    except NotFound:
+        abort(404)
+    except restricted.ReasonRefused as refused:
+        return _reason_page(case_id, reason, str(refused))
+    except Forbidden as err:
+        abort(403, str(err))
+    return redirect(_safe_next(request.form.get("next")) or url_for("cases.case", case_id=case_id))
+
+
+@bp.route("/cases/<int:case_id>/restriction", methods=["GET", "POST"])
+@login_required
+@policy.declare("can_restrict_case")
+def restriction(case_id: int) -> Any:
+    if not policy.can_restrict_case(current_user):
+        abort(403, "Only team managers and service managers restrict a record.")
+    view = _view(case_id)
+    reason = request.form.get("reason", "")
+    if request.method == "GET":
+        return render_template("cases/restriction.html", view=view, reason="", error=None)
+    change = restricted.lift if view.case.restricted else restricted.restrict
+    try:
+        change(current_user, case_id, reason)
+    except restricted.ReasonRefused as refused:
+        return render_template("cases/restriction.html", view=view, reason=reason, error=str(refused)), 400
+    done = "Restriction lifted" if change is restricted.lift else "Record restricted"
+    return redirect(url_for("cases.case", case_id=case_id, done=done))
+
+
+@bp.route("/cases/<int:case_id>/access-log")
+@login_required
+@policy.declare("can_see_access_log")
+def access_log(case_id: int) -> Any:
+    page = request.args.get("page", "1")
+    number = int(page) if page.isdigit() and int(page) > 0 else 1
+    try:
+        case, entries, total = restricted.access_log(current_user, case_id, number)
+    except NotFound:
+        abort(404)
+    except Forbidden as err:
+        abort(403, str(err))
+    return render_template("cases/access_log.html", case=case, entries=entries, total=total, page=number)
+
+
+@bp.route("/restricted-records")
+@login_required
+@policy.declare("can_see_access_log")
+def restricted_records() -> Any:
+    if not policy.can_see_access_log(current_user):
+        abort(403, "Only team managers and service managers see who opened restricted records.")
+    page = request.args.get("page", "1")
+    number = int(page) if page.isdigit() and int(page) > 0 else 1
+    openings, total = restricted.openings(number)
+    return render_template(
+        "cases/restricted_records.html",
+        records=restricted.restricted_cases(),
+        openings=openings,
+        total=total,
+        page=number,
+    )
 
 
 @bp.route("/cases/<int:case_id>/letters/<int:item_id>")
@@ -49,6 +135,8 @@ def _view(case_id: int) -> case_view.CaseView:
         return case_view.for_user(current_user, case_id, record_view=False)
     except NotFound:
         abort(404)
+    except ReasonNeeded:
+        abort(redirect(url_for("cases.case", case_id=case_id, next=request.path)))
     except Forbidden as err:
         abort(403, str(err))
 

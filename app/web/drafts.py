@@ -1,6 +1,6 @@
 """Saving drafts as people type, and what a form page needs to offer its draft back.
 
-The script (static_js/compass-drafts.js) posts the form's own fields here every few seconds and when the
+The script (static_own/compass-drafts.js) posts the form's own fields here every few seconds and when the
 page is left; the answers are JSON, since nobody sees them but the script. A form works without it.
 """
 

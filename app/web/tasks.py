@@ -9,9 +9,9 @@ from flask_login import current_user, login_required
 
 from app import policy, schemaforms
 from app.models.types import utcnow
-from app.services import claims, clocks, drafts, trays, workflow
+from app.services import case_view, claims, clocks, drafts, trays, workflow
 from app.services.claims import ClaimConflict, NotEligible
-from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, TaskConflict
+from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, ReasonNeeded, TaskConflict
 from app.web import drafts as draft_forms
 
 bp = Blueprint("tasks", __name__)
@@ -157,6 +157,7 @@ def task(task_id: str) -> Any:
         if request.method == "GET":
             # The user's own draft, when there is one, fills the form in place of what the task holds.
             data, restored_at = draft_forms.restore_task(current_user, row, schema, workflow.task_data(row))
+            case_view.record_task_view(current_user, row)
             return _render(row, schema, data, [], restored_at=restored_at)
         # The saved data is needed only to keep read-only answers; restoring it costs a whole workflow.
         existing = workflow.task_data(row) if schemaforms.has_read_only(schema) else {}
@@ -164,6 +165,9 @@ def task(task_id: str) -> Any:
         return _conflict(task_id, conflict, workflow.form_of_completed(task_id))
     except NotFound:
         abort(404)
+    except ReasonNeeded as restricted:
+        # A restricted record: the case page asks for the reason, then comes back here.
+        return redirect(url_for("cases.case", case_id=restricted.case_id, next=url_for("tasks.task", task_id=task_id)))
     except Forbidden as err:
         abort(403, claims.refusal(current_user, task_id, str(err)))
     submission = schemaforms.read_submission(schema, request.form, existing=existing)

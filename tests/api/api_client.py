@@ -66,8 +66,9 @@ class Api:
     def __init__(self, flask_app: Flask):
         self.app = flask_app
 
-    def as_role(self, role: str) -> ApiClient:
-        return self.with_token(api_tokens.create(f"demo.{role}", f"tests as {role}").secret)
+    def as_role(self, role: str, scopes: tuple[str, ...] = tuple(api_tokens.SCOPES)) -> ApiClient:
+        """A client whose token may do everything its role may, unless `scopes` narrows it."""
+        return self.with_token(api_tokens.create(f"demo.{role}", f"tests as {role}", scopes).secret)
 
     def with_token(self, secret: str | None) -> ApiClient:
         return ApiClient(self.app, secret)

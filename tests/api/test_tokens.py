@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
 from flask import Flask
 from sqlalchemy import func, select
 from support import user
 
 from app.extensions import db
-from app.models import ApiToken
+from app.models import ApiToken, AuditEvent, Case
 
 MINE = "/api/v1/tasks"
 
@@ -41,7 +42,8 @@ def test_a_token_made_on_the_command_line_works_and_only_its_hash_is_kept(fresh,
 
     listing = invoke(fresh, "tokens", "list")
     assert listing.exit_code == 0, listing.output
-    assert "demo.ssw" in listing.output and "active" in listing.output and "case system" in listing.output
+    assert "demo.ssw" in listing.output and "case system" in listing.output
+    assert "read write" in listing.output and "until " in listing.output
     assert secret not in listing.output and row.token_hash not in listing.output
 
 
@@ -107,3 +109,53 @@ def test_the_web_session_cookie_never_lets_anyone_into_the_api(fresh, web) -> No
     # Nor does posting without a token, even though the API needs no CSRF token.
     response = web.client.post("/api/v1/cases", json={"flow": "initial_contact", "data": {}})
     assert response.status_code == 401
+
+
+def test_a_token_stops_working_when_it_expires(fresh, api, clock) -> None:
+    result = invoke(fresh, "tokens", "create", "demo.ssw", "--days", "30")
+    assert result.exit_code == 0, result.output
+    client = api.with_token(result.output.strip().splitlines()[-1])
+    clock.shift(timedelta(days=30) - timedelta(minutes=1))
+    client.get(MINE, expect=200)
+    clock.shift(timedelta(minutes=2))
+    answer = client.get(MINE, expect=401)
+    assert answer.json == {"error": "The token has expired; ask for a new one."}
+    assert 'error="invalid_token"' in answer.headers["WWW-Authenticate"]
+    assert _refusals() == ["expired"]
+
+
+def test_a_token_does_only_what_its_scopes_allow(fresh, api) -> None:
+    police_system = api.as_role("police", scopes=("notifications",))
+    answer = police_system.get(MINE, expect=403)
+    assert "needs the 'read' scope" in answer.json["error"]
+    assert 'error="insufficient_scope", scope="read"' in answer.headers["WWW-Authenticate"]
+    reader = api.as_role("fpoc", scopes=("read",))
+    reader.get(MINE, expect=200)
+    before = db.session.scalar(select(func.count()).select_from(Case))
+    refused = reader.post("/api/v1/cases", {"flow": "initial_contact", "data": {}}, expect=403)
+    assert "needs the 'write' scope" in refused.json["error"]
+    assert db.session.scalar(select(func.count()).select_from(Case)) == before
+    notifying = reader.post("/api/v1/notifications/domestic-abuse", {}, expect=403)
+    assert "needs the 'notifications' scope" in notifying.json["error"]
+    assert _refusals() == ["scope:read", "scope:write", "scope:notifications"]
+
+
+def test_the_command_refuses_an_unknown_scope_or_a_life_too_long(fresh) -> None:
+    for args, said in [
+        (["--scope", "admin"], "scopes must be some of read, write, notifications; not admin"),
+        (["--days", "400"], "a token lives from 1 to 366 days, not 400"),
+        (["--days", "0"], "a token lives from 1 to 366 days, not 0"),
+    ]:
+        result = invoke(fresh, "tokens", "create", "demo.police", *args)
+        assert result.exit_code == 1 and said in result.output, result.output
+    assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
+    made = invoke(fresh, "tokens", "create", "demo.police", "--scope", "notifications", "--days", "7")
+    assert made.exit_code == 0 and "may notifications" in made.output
+    assert db.session.scalar(select(ApiToken.scopes)) == "notifications"
+
+
+def _refusals() -> list[str]:
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.name == "API_TOKEN_REFUSED").order_by(AuditEvent.id)
+    )
+    return [event.data["reason"] for event in events]

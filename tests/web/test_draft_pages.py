@@ -166,4 +166,4 @@ def test_the_script_is_served_and_nothing_else_beside_it(web) -> None:
     assert "sendBeacon" in response.get_data(as_text=True)
     response.close()
     assert web.client.get("/assets/drafts.py").status_code == 404
-    assert web.client.get("/assets/static_js/compass-drafts.js").status_code == 404
+    assert web.client.get("/assets/static_own/compass-drafts.js").status_code == 404

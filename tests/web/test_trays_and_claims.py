@@ -72,14 +72,14 @@ def text(html: str) -> str:
 def test_a_row_shows_the_child_the_task_its_wait_due_time_and_clock(review: Task, web) -> None:
     with at(NOW):
         ssw = web.another().login("ssw")
+    with at(NOW + timedelta(minutes=30)):
+        assert "Due soon" in ssw.get("/tasks") and "30 minutes" in ssw.get("/tasks")
     with at(NOW + timedelta(hours=3)):
         page = text(ssw.get("/tasks"))
     assert "My tasks (1)" in page and "Team tasks (1)" in page
     row = page[page.index("Who") :]
     for shown in (CHILD, "Review the contact", review.case.reference, "3 hours", "24 November 2026, 11:00", "Overdue"):
         assert shown in row, shown
-    with at(NOW + timedelta(minutes=30)):
-        assert "Due soon" in ssw.get("/tasks") and "30 minutes" in ssw.get("/tasks")
 
 
 def test_claim_from_the_tray_returns_to_it_with_its_filters_and_a_banner(review: Task, web) -> None:

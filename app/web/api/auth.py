@@ -31,9 +31,33 @@ def authenticate() -> None:
             headers={"WWW-Authenticate": REALM},
         )
     try:
-        g.api_user = api_tokens.user_for(secret.strip())
+        token = api_tokens.token_for(secret.strip())
     except api_tokens.TokenRefused as refused:
         raise ApiError(401, str(refused), headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'}) from None
+    needed = scope_needed(request.endpoint or "", request.method)
+    if needed not in token.scope_set:
+        api_tokens.refused_scope(token, needed)
+        raise ApiError(
+            403,
+            f"This token may not {api_tokens.SCOPES[needed]}: it needs the '{needed}' scope "
+            f"(it has: {', '.join(sorted(token.scope_set))}).",
+            headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{needed}"'},
+        )
+    g.api_user = token.user
+
+
+# Every route's scope is named here; a route missing from this table needs "write", the safer guess.
+SCOPE_OF_ENDPOINT = {
+    "api.receive_domestic_abuse_notification": "notifications",
+    "api.create_case": "write",
+    "api.complete_task": "write",
+}
+
+
+def scope_needed(endpoint: str, method: str) -> str:
+    if endpoint in SCOPE_OF_ENDPOINT:
+        return SCOPE_OF_ENDPOINT[endpoint]
+    return "read" if method in ("GET", "HEAD") else "write"
 
 
 def caller() -> User:

@@ -76,7 +76,8 @@ def task(row: Task) -> dict[str, Any]:
         "id": row.id,
         "name": row.bpmn_id,
         "title": row.name,
-        "subject": row.subject or None,
+        # A restricted record's names stay out of trays, the API's included.
+        "subject": ("Restricted record" if row.case and row.case.restricted else row.subject) or None,
         "flow": row.flow,
         "case_id": row.case_id,
         "case_reference": row.case.reference if row.case else None,
