@@ -38,6 +38,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(overrides or {})
     app.config.setdefault("MAX_TREE_DEPTH", 800)
     app.config.setdefault("COMPASS_DEMO", False)
+    # The session cookie is never readable by a page's script and never sent with another site's form posts.
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     runtime.use_calendar(Calendar.from_settings(app.config))
 
     db.init_app(app)

@@ -70,8 +70,6 @@ def from_environment() -> dict[str, object]:
         "SECRET_KEY": _secret_key(demo),
         "COMPASS_DEMO": demo,
         "MAX_TREE_DEPTH": int(os.environ.get("MAX_TREE_DEPTH", "800")),
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "0") == "1",
         "IDLE_MINUTES": int(os.environ.get("COMPASS_IDLE_MINUTES", "30")),
         "WTF_CSRF_TIME_LIMIT": None,

@@ -14,6 +14,7 @@ from app.models.cases import (
     Person,
     PersonRelationship,
     Referral,
+    SharingRecord,
 )
 from app.models.drafts import Draft
 from app.models.involvement import Involvement, PersonNamePart
@@ -43,6 +44,7 @@ __all__ = [
     "ProcessBundle",
     "ProcessInstance",
     "Referral",
+    "SharingRecord",
     "Task",
     "TaskClock",
     "Team",

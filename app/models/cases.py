@@ -202,3 +202,20 @@ class CaseAccessReason(db.Model):  # type: ignore[name-defined,misc]
     kind: Mapped[str] = mapped_column(String(20))  # restricted, lifted, opened
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class SharingRecord(db.Model):  # type: ignore[name-defined,misc]
+    """One step that shared information about a family, and its lawful basis: the consent in force for each
+    parent at that moment (ids and status), or the ground for sharing without it, with the rationale."""
+
+    __tablename__ = "sharing_record"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)
+    flow: Mapped[str] = mapped_column(String(80))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    what: Mapped[str] = mapped_column(String(200))
+    basis: Mapped[str] = mapped_column(String(40))  # sharing.BASES
+    consents: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    rationale: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

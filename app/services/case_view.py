@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app import policy
 from app.extensions import db
 from app.models import Case, CaseEvent, CasePerson, OutboxItem, ProcessInstance, Task, User
-from app.services import audit, clocks, person_records
+from app.services import audit, clocks, person_records, sharing
 from app.services.errors import Forbidden, NotFound, ReasonNeeded
 from app.services.trays import case_context
 
@@ -29,6 +29,7 @@ class CaseView:
     reopened_as: list[Case]
     duplicates: dict[str, list]  # each child's records that may be the same child
     clocks: list[clocks.ClockView]
+    sharing: list[sharing.SharingLine]
 
 
 def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
@@ -79,6 +80,7 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
             if c.role == "child" and policy.can_search_people(user)
         },
         clocks=[c for c in clocks.for_case(case.id) if policy.can_see_timeline_entry(user, c.flow)],
+        sharing=sharing.for_case(case, lambda flow: policy.can_see_timeline_entry(user, flow)),
     )
 
 

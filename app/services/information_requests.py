@@ -25,7 +25,7 @@ from app.extensions import db
 from app.models import Case, CasePerson, Consent, User
 from app.models.information_requests import InformationRequest
 from app.models.types import utcnow
-from app.services import audit, bundles, case_records, people, timeline, workflow
+from app.services import audit, bundles, case_records, people, sharing, timeline, workflow
 from app.services.errors import Forbidden, FormInvalid, NotFound
 
 FLOW = "information_request"
@@ -265,6 +265,15 @@ def _disclosed(case: Case, fields: Mapping[str, Any], user_id: int | None) -> No
     request.disclosed_text = str(fields.get("text") or "")
     request.disclosed_at = utcnow()
     audit.record("INFORMATION_DISCLOSED", user_id, case_id=case.id, information_request_id=request.id)
+    basis = sharing.Basis(sharing.GROUND_BASES.get(request.ground, request.ground), request.rationale)
+    sharing.record(
+        case,
+        "information_request",
+        None,
+        "Disclosure to " + _agency_title({"agency": request.agency, "agency_name": request.agency_name}),
+        basis,
+        user_id,
+    )
 
 
 @case_records.writer("information_request_refused")

@@ -25,7 +25,18 @@ from app.extensions import db
 from app.models import AuditEvent, Case, OutboxItem, ProcessBundle, ProcessInstance, Task, User
 from app.models.types import utcnow
 from app.roles import ROLES
-from app.services import audit, bundles, case_records, child_history, clocks, handovers, people, timeline, users
+from app.services import (
+    audit,
+    bundles,
+    case_records,
+    child_history,
+    clocks,
+    handovers,
+    people,
+    sharing,
+    timeline,
+    users,
+)
 from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, ReasonNeeded, TaskConflict
 
 MAX_ATTEMPTS = 5
@@ -211,6 +222,7 @@ def _after_user_task(
     audit.record(
         "TASK_COMPLETED", user.id, case_id=case.id, instance_id=instance.id, task_id=task.id, bpmn_id=task.bpmn_id
     )
+    sharing.record_step(case, instance.flow, task.bpmn_id, task.id, data, user)
     title = f"{task.name}: {task.subject}" if task.subject else task.name
     timeline.add(case.id, user.id, title, timeline.summarize(bundle.form(task.form_id), data), flow=instance.flow)
     _save(instance, workflow, bundle, failure, user.id, completed_task_id=task.id)

@@ -66,15 +66,19 @@ def open_restricted(case_id: int) -> Any:
 def restriction(case_id: int) -> Any:
     if not policy.can_restrict_case(current_user):
         abort(403, "Only team managers and service managers restrict a record.")
-    view = _view(case_id)
+    try:
+        # Only the reference is shown, so a manager lifts a restriction without opening the record.
+        case = case_view.reference_of(case_id)
+    except NotFound:
+        abort(404)
     reason = request.form.get("reason", "")
     if request.method == "GET":
-        return render_template("cases/restriction.html", view=view, reason="", error=None)
-    change = restricted.lift if view.case.restricted else restricted.restrict
+        return render_template("cases/restriction.html", case=case, reason="", error=None)
+    change = restricted.lift if case.restricted else restricted.restrict
     try:
         change(current_user, case_id, reason)
     except restricted.ReasonRefused as refused:
-        return render_template("cases/restriction.html", view=view, reason=reason, error=str(refused)), 400
+        return render_template("cases/restriction.html", case=case, reason=reason, error=str(refused)), 400
     done = "Restriction lifted" if change is restricted.lift else "Record restricted"
     return redirect(url_for("cases.case", case_id=case_id, done=done))
 

@@ -1,4 +1,5 @@
-"""need to know: sealed audit chains, restricted records with reasons, sign-in lock-out, scoped expiring tokens
+"""need to know: sealed audit chains, restricted records with reasons, sign-in lock-out, scoped expiring tokens,
+the lawful basis of each sharing step
 
 Revision ID: 0016
 Revises: 0015
@@ -67,6 +68,28 @@ def upgrade():
         batch_op.create_index(batch_op.f("ix_case_access_reason_at"), ["at"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_access_reason_case_id"), ["case_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_access_reason_user_id"), ["user_id"], unique=False)
+    _sharing_records()
+
+
+def _sharing_records():
+    op.create_table(
+        "sharing_record",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("flow", sa.String(length=80), nullable=False),
+        sa.Column("task_id", sa.String(length=36), nullable=True),
+        sa.Column("what", sa.String(length=200), nullable=False),
+        sa.Column("basis", sa.String(length=40), nullable=False),
+        sa.Column("consents", sa.JSON(), nullable=False),
+        sa.Column("rationale", sa.Text(), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["case_id"], ["case_record.id"]),
+        sa.ForeignKeyConstraint(["user_id"], ["user_account.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("sharing_record", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sharing_record_case_id"), ["case_id"], unique=False)
 
 
 def _seal_existing_events():
@@ -107,6 +130,9 @@ def _seal_existing_events():
 
 
 def downgrade():
+    with op.batch_alter_table("sharing_record", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sharing_record_case_id"))
+    op.drop_table("sharing_record")
     with op.batch_alter_table("case_access_reason", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_access_reason_user_id"))
         batch_op.drop_index(batch_op.f("ix_case_access_reason_case_id"))

@@ -123,12 +123,25 @@ def browser(pytestconfig: pytest.Config) -> Iterator[Any]:
             launched.close()
 
 
+AXE_SCRIPT = NODE_MODULES / "axe-core" / "axe.min.js"
+
+
 @contextmanager
 def _page_saved_as(browser: Any, name: str) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    # axe-core goes in as the browser's own script before each page loads: the pages' Content-Security-Policy
+    # refuses any script a test would add to the page, as it would an attacker's.
+    if AXE_SCRIPT.is_file():
+        context.add_init_script(path=str(AXE_SCRIPT))
     opened = context.new_page()
+    refused: list[str] = []
+    opened.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
     try:
         yield opened
+        # Every script and style the pages use is allowed by the policy: a refusal is a page that half works.
+        assert refused == [], refused
     finally:
         RESULTS.mkdir(parents=True, exist_ok=True)
         path = RESULTS / f"{name}.png"
@@ -194,9 +207,8 @@ class Axe:
         self.found: dict[str, list[str]] = {}  # described violation -> the pages it was on
 
     def check(self, page: Any, what: str) -> None:
-        if not page.evaluate("typeof window.axe !== 'undefined'"):
-            page.add_script_tag(path=self.script)
-            page.evaluate(GOVUK_FRONTEND_ALLOWANCES)
+        assert page.evaluate("typeof window.axe !== 'undefined'"), f"axe-core is not on the page: {self.script}"
+        page.evaluate(GOVUK_FRONTEND_ALLOWANCES)
         violations = page.evaluate("async () => (await window.axe.run(document)).violations")
         self.checked.append(what)
         where = urlsplit(page.url)

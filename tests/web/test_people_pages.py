@@ -112,6 +112,7 @@ def test_the_childs_page_shows_open_involvement_and_open_contacts_to_add_to(web)
     assert user("allocated_worker").name in page
     assert case.reference in page
     assert f'href="/cases/{case.id}/further-information"' in page and "Add to this contact" in page
+    assert "&lt;span" not in page  # the button's own markup is markup, not text
 
 
 def test_a_closed_contact_is_history_only(web) -> None:

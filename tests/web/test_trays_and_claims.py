@@ -24,8 +24,7 @@ SCENARIO = json.loads(
     )
 )
 CHILD = SCENARIO["start"]["children"][0]["name"]
-# A Tuesday in November: London is on GMT. Tests that move the clock sign in at this moment too: a session
-# signed later than the clock reads is refused, as it should be.
+# A Tuesday in November: London is on GMT. Tests that move the clock sign in at this moment too.
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 

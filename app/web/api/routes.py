@@ -10,7 +10,7 @@ from flask import Response, jsonify, request
 from app import policy
 from app.schemaforms import FieldError
 from app.services import api_cases, case_view, trays, workflow
-from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, TaskConflict
+from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, ReasonNeeded, TaskConflict
 from app.web.api import bp, openapi, shapes
 from app.web.api.auth import caller
 from app.web.api.errors import ApiError
@@ -130,6 +130,9 @@ def _case_body(case_id: int, after_task: bool = False) -> dict[str, Any]:
         view = case_view.for_user(user, case_id)
     except NotFound:
         raise ApiError(404, f"There is no case {case_id} that you can see.") from None
+    except ReasonNeeded as restricted:
+        # Only someone who may open the record is told it is there: it opens on its page, with a reason.
+        raise ApiError(403, str(restricted) + " Open it in Compass, where the reason is asked.") from None
     except Forbidden:
         if after_task:
             # A partner's last task on a case was their only view of it: the task is done, the case is no

@@ -1,0 +1,174 @@
+"""Restricted records ("break glass"): a manager restricts a record with a reason; it leaves search, the case
+list and the children's names in trays; anyone opening it gives a reason, which is kept, audited and listed
+for managers; a manager reads who looked at a case, and why."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from sqlalchemy import select
+from support import user
+
+from app.extensions import db
+from app.models import AuditEvent, Case, CaseAccessReason, Task
+from app.services import api_tokens, bundles, contacts
+
+SCENARIO = json.loads(
+    (bundles.PROCESSES_DIR / "initial_contact" / "scenarios" / "below_threshold_advice.json").read_text(
+        encoding="utf-8"
+    )
+)
+CHILD = SCENARIO["start"]["children"][0]["name"]
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+REASON = "The child is the nephew of a member of the hub's staff."
+WHY_OPEN = "Asked by the team manager to complete the SSW review today."
+
+
+def at(moment: datetime) -> Any:
+    return time_machine.travel(moment, tick=False)
+
+
+@pytest.fixture
+def case(fresh) -> Case:
+    with at(NOW):
+        recorded = contacts.record_contact(user("fpoc"), SCENARIO["start"])
+    return recorded
+
+
+def restrict(web: Any, case: Case) -> Any:
+    manager = web.another().login("team_manager")
+    response = manager.post(f"/cases/{case.id}/restriction", {"reason": REASON})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    db.session.refresh(case)
+    assert case.restricted
+    return manager
+
+
+def events(name: str) -> list[AuditEvent]:
+    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.name == name).order_by(AuditEvent.id)))
+
+
+def test_a_reason_is_needed_to_restrict_and_a_short_one_is_refused_with_the_words_kept(case: Case, web) -> None:
+    manager = web.another().login("team_manager")
+    response = manager.post(f"/cases/{case.id}/restriction", {"reason": "family"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "There is a problem" in page and "at least 10 characters" in page and ">family</textarea>" in page
+    db.session.refresh(case)
+    assert not case.restricted and events("CASE_RESTRICTED") == []
+    restrict(web, case)
+    (event,) = events("CASE_RESTRICTED")
+    reason = db.session.get(CaseAccessReason, event.data["reason_id"])
+    assert (reason.kind, reason.reason, event.user_id) == ("restricted", REASON, user("team_manager").id)
+    assert REASON not in json.dumps(event.data)  # the trail holds ids, the words live beside it
+
+
+def test_only_managers_restrict_a_record(case: Case, web) -> None:
+    for role in ("ssw", "fpoc", "coordinator", "police"):
+        other = web.another().login(role)
+        assert other.client.get(f"/cases/{case.id}/restriction").status_code == 403, role
+        assert other.post(f"/cases/{case.id}/restriction", {"reason": REASON}).status_code == 403, role
+    db.session.refresh(case)
+    assert not case.restricted
+
+
+def test_a_restricted_record_leaves_search_the_case_list_and_names_in_trays(case: Case, web) -> None:
+    ssw = web.another().login("ssw")
+    assert case.reference in ssw.get("/cases")
+    assert CHILD in ssw.get(f"/people/search?name={CHILD.split()[0]}")
+    restrict(web, case)
+    assert case.reference not in ssw.get("/cases")
+    assert CHILD not in ssw.get(f"/people/search?name={CHILD.split()[0]}")
+    tray = ssw.get("/tasks")
+    assert case.reference in tray and "Restricted record" in tray  # the work is still there to be done
+    assert CHILD not in tray
+    token = api_tokens.create("demo.ssw").secret
+    listed = web.client.get("/api/v1/tasks", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert {t["subject"] for t in listed["tasks"]} == {"Restricted record"}
+
+
+def test_opening_needs_a_reason_which_is_kept_and_holds_for_the_working_day(case: Case, web) -> None:
+    with at(NOW):
+        restrict(web, case)
+        ssw = web.another().login("ssw")
+        asked = ssw.client.get(f"/cases/{case.id}")
+        page = asked.get_data(as_text=True)
+        assert asked.status_code == 403 and "This is a restricted record" in page
+        assert CHILD not in page and case.concern not in page  # nothing of the record before the reason
+        refused = ssw.post(f"/cases/{case.id}/open", {"reason": "need"})
+        assert refused.status_code == 400 and "at least 10 characters" in refused.get_data(as_text=True)
+        opened = ssw.post(f"/cases/{case.id}/open", {"reason": WHY_OPEN})
+        assert opened.status_code == 302 and opened.headers["Location"] == f"/cases/{case.id}"
+        assert CHILD in ssw.get(f"/cases/{case.id}")
+    with at(NOW + timedelta(hours=9)):
+        assert CHILD in ssw.get(f"/cases/{case.id}")  # the same working day: not asked again
+    with at(NOW + timedelta(hours=10, minutes=1)):
+        assert ssw.client.get(f"/cases/{case.id}").status_code == 403  # the next day: asked again
+    (event,) = events("RESTRICTED_CASE_OPENED")
+    assert event.user_id == user("ssw").id and event.case_id == case.id
+    assert db.session.get(CaseAccessReason, event.data["reason_id"]).reason == WHY_OPEN
+
+
+def test_a_task_of_a_restricted_record_asks_for_the_reason_then_comes_back(case: Case, web) -> None:
+    restrict(web, case)
+    task = db.session.scalar(select(Task).where(Task.case_id == case.id, Task.bpmn_id == "ssw_review"))
+    ssw = web.another().login("ssw")
+    sent = ssw.client.get(f"/tasks/{task.id}")
+    assert sent.status_code == 302 and sent.headers["Location"].startswith(f"/cases/{case.id}?next=")
+    asked = ssw.client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert f'name="next" value="/tasks/{task.id}"' in asked
+    back = ssw.post(f"/cases/{case.id}/open", {"reason": WHY_OPEN, "next": f"/tasks/{task.id}"})
+    assert back.headers["Location"] == f"/tasks/{task.id}"
+    assert CHILD in ssw.get(f"/tasks/{task.id}")
+    elsewhere = ssw.post(f"/cases/{case.id}/open", {"reason": WHY_OPEN, "next": "https://example.org/"})
+    assert elsewhere.headers["Location"] == f"/cases/{case.id}"  # never sent on to another site
+
+
+def test_a_role_with_no_part_in_the_case_is_refused_outright_not_asked_for_a_reason(case: Case, web) -> None:
+    restrict(web, case)
+    police = web.another().login("police")
+    response = police.client.get(f"/cases/{case.id}")
+    assert response.status_code == 403 and "restricted record" not in response.get_data(as_text=True)
+    assert police.post(f"/cases/{case.id}/open", {"reason": WHY_OPEN}).status_code == 403
+    assert db.session.scalars(select(CaseAccessReason).where(CaseAccessReason.kind == "opened")).all() == []
+
+
+def test_the_api_refuses_a_restricted_record(case: Case, web) -> None:
+    restrict(web, case)
+    token = api_tokens.create("demo.ssw").secret
+    answer = web.client.get(f"/api/v1/cases/{case.id}", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 403 and CHILD not in answer.get_data(as_text=True)
+
+
+def test_managers_see_every_opening_and_who_looked_at_a_case_and_why(case: Case, web) -> None:
+    manager = restrict(web, case)
+    ssw = web.another().login("ssw")
+    ssw.post(f"/cases/{case.id}/open", {"reason": WHY_OPEN})
+    ssw.get(f"/cases/{case.id}")
+    listing = html.unescape(manager.get("/restricted-records"))
+    assert case.reference in listing and WHY_OPEN in listing and "Demo senior social worker" in listing
+    log = html.unescape(manager.get(f"/cases/{case.id}/access-log"))
+    for shown in ("Opened the restricted record", WHY_OPEN, "Looked at the case", "Restricted the record", REASON):
+        assert shown in log, shown
+    assert "Demo senior social worker" in log and "Senior social worker" in log
+    assert len(events("CASE_ACCESS_LOG_VIEWED")) == 1  # reading the log is on the record too
+    for role in ("ssw", "fpoc", "police", "lado"):
+        other = web.another().login(role)
+        assert other.client.get(f"/cases/{case.id}/access-log").status_code == 403, role
+        assert other.client.get("/restricted-records").status_code == 403, role
+
+
+def test_lifting_the_restriction_needs_a_reason_and_brings_the_record_back(case: Case, web) -> None:
+    manager = restrict(web, case)
+    assert "Lift the restriction" in manager.get(f"/cases/{case.id}/restriction")
+    response = manager.post(f"/cases/{case.id}/restriction", {"reason": "Staff member has left the council."})
+    assert response.status_code == 302
+    db.session.refresh(case)
+    assert not case.restricted and len(events("CASE_RESTRICTION_LIFTED")) == 1
+    ssw = web.another().login("ssw")
+    assert CHILD in ssw.get(f"/cases/{case.id}")
