@@ -108,6 +108,11 @@ def can_restrict_case(user: User) -> bool:
     return bool(user.roles & RECORD_MANAGERS)
 
 
+def can_review_retention(user: User) -> bool:
+    """Keeping a record longer or deleting it at the end of its time: the service manager's decision."""
+    return "service_manager" in user.roles
+
+
 def can_see_access_log(user: User) -> bool:
     return bool(user.roles & RECORD_MANAGERS)
 

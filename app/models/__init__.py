@@ -14,6 +14,7 @@ from app.models.cases import (
     Person,
     PersonRelationship,
     Referral,
+    RetentionReview,
     SharingRecord,
 )
 from app.models.drafts import Draft
@@ -44,6 +45,7 @@ __all__ = [
     "ProcessBundle",
     "ProcessInstance",
     "Referral",
+    "RetentionReview",
     "SharingRecord",
     "Task",
     "TaskClock",

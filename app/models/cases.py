@@ -219,3 +219,18 @@ class SharingRecord(db.Model):  # type: ignore[name-defined,misc]
     rationale: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
+class RetentionReview(db.Model):  # type: ignore[name-defined,misc]
+    """A service manager's decision on a record past its retention time: kept until a later date, or
+    deleted. Kept after the record itself is deleted (by its reference, with no link to the gone case)."""
+
+    __tablename__ = "retention_review"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(index=True)  # no foreign key: the case may be gone
+    reference: Mapped[str] = mapped_column(String(20))
+    decision: Mapped[str] = mapped_column(String(10))  # keep, delete
+    reason: Mapped[str] = mapped_column(Text)
+    keep_until: Mapped[date | None] = mapped_column(Date)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

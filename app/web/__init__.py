@@ -31,13 +31,14 @@ def register(app: Flask) -> None:
         mat,
         outbox,
         people,
+        retention,
         security,
         strategy,
         tasks,
     )
 
     flows = (mat, strategy, lado, information_requests, domestic_abuse)
-    for module in (auth, tasks, contacts, cases, people, api, drafts, outbox, *flows):
+    for module in (auth, tasks, contacts, cases, people, api, drafts, outbox, retention, *flows):
         app.register_blueprint(module.bp)
 
     security.register(app)
@@ -72,6 +73,7 @@ def register(app: Flask) -> None:
             "may_see_lado": user is not None and policy.can_see_lado(user),
             "may_see_information_requests": user is not None and policy.can_see_information_requests(user),
             "may_manage_records": user is not None and policy.can_restrict_case(user),
+            "may_review_retention": user is not None and policy.can_review_retention(user),
         }
 
     @app.route("/assets/<path:filename>")

@@ -1,5 +1,5 @@
 """need to know: sealed audit chains, restricted records with reasons, sign-in lock-out, scoped expiring tokens,
-the lawful basis of each sharing step
+the lawful basis of each sharing step, retention reviews
 
 Revision ID: 0016
 Revises: 0015
@@ -90,6 +90,21 @@ def _sharing_records():
     )
     with op.batch_alter_table("sharing_record", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sharing_record_case_id"), ["case_id"], unique=False)
+    op.create_table(
+        "retention_review",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=False),
+        sa.Column("reference", sa.String(length=20), nullable=False),
+        sa.Column("decision", sa.String(length=10), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("keep_until", sa.Date(), nullable=True),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["user_account.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("retention_review", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_retention_review_case_id"), ["case_id"], unique=False)
 
 
 def _seal_existing_events():
@@ -130,6 +145,9 @@ def _seal_existing_events():
 
 
 def downgrade():
+    with op.batch_alter_table("retention_review", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_retention_review_case_id"))
+    op.drop_table("retention_review")
     with op.batch_alter_table("sharing_record", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sharing_record_case_id"))
     op.drop_table("sharing_record")
