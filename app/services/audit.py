@@ -49,6 +49,7 @@ EVENT_KEYS: dict[str, frozenset[str]] = {
         "TASK_REASSIGNED": {"case_id", "task_id", "to_user_id"},
         "OUTBOX_ITEM_QUEUED": {"case_id", "instance_id", "outbox_item_id", "template"},
         "LETTER_DOWNLOADED": {"case_id", "outbox_item_id"},
+        "LETTER_VIEWED": {"case_id", "outbox_item_id"},
         "LETTER_POSTED": {"case_id", "outbox_item_id"},
         "BUNDLE_IMPORTED": {"bundle_id", "flow"},
         "BUNDLE_MADE_LIVE": {"bundle_id", "flow"},

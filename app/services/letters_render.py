@@ -98,6 +98,12 @@ def record_download(user: User, item: OutboxItem) -> None:
     db.session.commit()
 
 
+def record_view(user: User, item: OutboxItem) -> None:
+    """A letter read on screen is a look at the case like any other."""
+    audit.record("LETTER_VIEWED", user.id, case_id=item.case_id, outbox_item_id=item.id)
+    db.session.commit()
+
+
 class RefuseEveryURL(URLFetcher):
     """A letter is self-contained; any URL in it is a mistake, refused rather than fetched."""
 

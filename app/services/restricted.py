@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from app import policy
 from app.extensions import db
-from app.models import AuditEvent, Case, CaseAccessReason, User
+from app.models import AuditEvent, Case, CaseAccessReason, ProcessInstance, Task, TaskClock, User, UserRole
 from app.models.types import utcnow
 from app.services import audit
 from app.services.errors import Forbidden, NotFound
@@ -124,6 +124,10 @@ LOG_WORDS = {
     "CASE_VIEWED": "Looked at the case",
     "TASK_VIEWED": "Opened a task of the case",
     "LETTER_DOWNLOADED": "Downloaded a letter",
+    "LETTER_VIEWED": "Read a letter",
+    "LADO_ALLEGATION_VIEWED": "Looked at the LADO allegation",
+    "STRATEGY_DISCUSSION_VIEWED": "Looked at the strategy discussion",
+    "INFORMATION_SHARED": "Shared information",
     "LETTER_POSTED": "Marked a letter posted",
     "RESTRICTED_CASE_OPENED": "Opened the restricted record",
     "CASE_RESTRICTED": "Restricted the record",
@@ -135,9 +139,6 @@ LOG_WORDS = {
     "CASE_REOPENED": "Re-opened the contact",
     "CASE_INFORMATION_ADDED": "Added information",
 }
-LOOKS = frozenset(
-    {"CASE_VIEWED", "TASK_VIEWED", "LETTER_DOWNLOADED", "RESTRICTED_CASE_OPENED", "CASE_ACCESS_LOG_VIEWED"}
-)
 
 
 @dataclass
@@ -149,6 +150,25 @@ class LogEntry:
     reason: str | None
 
 
+def _lado_tasks(case_id: int) -> list[str]:
+    """The ids of the tasks of the case's LADO episodes: open, clocked or done."""
+    instances = set(
+        db.session.scalars(
+            select(ProcessInstance.id).where(ProcessInstance.case_id == case_id, ProcessInstance.flow == "lado")
+        )
+    )
+    if not instances:
+        return [""]
+    found = set(db.session.scalars(select(TaskClock.task_id).where(TaskClock.instance_id.in_(instances))))
+    found |= set(db.session.scalars(select(Task.id).where(Task.instance_id.in_(instances))))
+    for event in db.session.scalars(
+        select(AuditEvent).where(AuditEvent.case_id == case_id, AuditEvent.name == "TASK_COMPLETED")
+    ):
+        if (event.data or {}).get("instance_id") in instances and event.task_id:
+            found.add(event.task_id)
+    return sorted(found) or [""]
+
+
 def access_log(user: User, case_id: int, page: int = 1, per_page: int = 100) -> tuple[Case, list[LogEntry], int]:
     """Who looked at a case and what they did, newest first, with the reason where one was asked.
     Reading the log is itself recorded."""
@@ -158,6 +178,14 @@ def access_log(user: User, case_id: int, page: int = 1, per_page: int = 100) -> 
     audit.record("CASE_ACCESS_LOG_VIEWED", user.id, case_id=case.id)
     db.session.commit()
     query = select(AuditEvent).where(AuditEvent.case_id == case.id, AuditEvent.user_id.is_not(None))
+    if not policy.can_see_lado(user):
+        # The LADO's work on an adult is need-to-know even in the log: its events and tasks are left out.
+        # Even that the LADO acted on the case says an allegation exists: their entries are left out too.
+        query = query.where(
+            AuditEvent.name.not_like("LADO%"),
+            or_(AuditEvent.task_id.is_(None), AuditEvent.task_id.not_in(_lado_tasks(case.id))),
+            AuditEvent.user_id.not_in(select(UserRole.user_id).where(UserRole.role == "lado")),
+        )
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     events = list(
         db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(per_page).offset((page - 1) * per_page))

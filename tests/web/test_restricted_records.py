@@ -172,3 +172,20 @@ def test_lifting_the_restriction_needs_a_reason_and_brings_the_record_back(case:
     assert not case.restricted and len(events("CASE_RESTRICTION_LIFTED")) == 1
     ssw = web.another().login("ssw")
     assert CHILD in ssw.get(f"/cases/{case.id}")
+
+
+def test_the_access_log_keeps_the_lados_work_from_a_team_manager_but_not_from_the_service_manager(fresh, web) -> None:
+    from flows import run_scenario
+
+    path = (
+        bundles.PROCESSES_DIR / "lado" / "scenarios" / "one_meeting_substantiated_with_suspension_and_dbs_referral.json"
+    )
+    result = run_scenario(json.loads(path.read_text(encoding="utf-8")))
+    assert result.mismatches == []
+    lado_tasks = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.case_id == result.case_id, AuditEvent.name == "TASK_COMPLETED")
+    ).all()
+    team = html.unescape(web.another().login("team_manager").get(f"/cases/{result.case_id}/access-log"))
+    service = html.unescape(web.another().login("service_manager").get(f"/cases/{result.case_id}/access-log"))
+    assert "Demo LADO" not in team and "LADO" not in team.split("Who looked at this case")[1].split("Back to")[0]
+    assert "Demo LADO" in service and len(lado_tasks) > 0
