@@ -54,7 +54,7 @@ DEFAULT_CLOSES = time(17, 0)
 MAX_WORKING_DAYS = 1300
 MAX_HOURS = 5 * 366 * 24
 
-HELPER_NAMES = ("working_days", "end_of_working_day", "hours_from_now", "next_working_day_at")
+HELPER_NAMES = ("working_days", "end_of_working_day", "hours_from_now", "next_working_day_at", "close_of_day")
 # What each helper stands in with at a deploy's trial run: the child process has no calendar, and the
 # trial only needs a value of the right kind so the code after the call runs too.
 TRIAL_RESULTS: dict[str, str] = dict.fromkeys(HELPER_NAMES, "2000-01-04T17:00:00+00:00")
@@ -221,9 +221,18 @@ def diagram_helpers(calendar: Calendar) -> dict[str, Callable[..., str]]:
     def next_working_day_at(clock: str) -> str:
         return _iso(calendar.next_working_day_at(_now(), _parse_time(str(clock), "a meeting time")))
 
+    def close_of_day(day: str) -> str:
+        """The office's close on a given date (a review date, say), in London time whatever the season."""
+        try:
+            parsed = date.fromisoformat(str(day))
+        except ValueError:
+            raise ValueError(f"a day must be a date such as 2026-12-01, not {day!r}") from None
+        return _iso(calendar._at(parsed, calendar.closes))
+
     return {
         "working_days": working_days,
         "end_of_working_day": end_of_working_day,
         "hours_from_now": hours_from_now,
         "next_working_day_at": next_working_day_at,
+        "close_of_day": close_of_day,
     }

@@ -62,6 +62,8 @@ def council_calendar(monkeypatch: pytest.MonkeyPatch) -> Iterator[Calendar]:
         ("2026-10-23 17:30", "end_of_working_day()", "2026-10-26T17:00:00+00:00"),
         ("2027-03-28 00:30", "hours_from_now(2)", "2027-03-28T02:30:00+00:00"),
         ("2026-10-13 10:00", "hours_from_now(0.25)", "2026-10-13T09:15:00+00:00"),
+        ("2026-10-13 10:00", "close_of_day('2026-10-20')", "2026-10-20T16:00:00+00:00"),
+        ("2026-10-13 10:00", "close_of_day('2026-11-03')", "2026-11-03T17:00:00+00:00"),
     ],
 )
 def test_each_helper_gives_the_iso_text_of_an_absolute_utc_moment(
@@ -99,6 +101,7 @@ def test_helpers_work_in_scripts_and_conditions_and_are_not_left_in_the_data(hel
         ("hours_from_now('2')", "must be a number"),
         ("hours_from_now(-1)", "from 0 to"),
         ("hours_from_now(float('inf'))", "from 0 to"),
+        ("close_of_day('next Tuesday')", "must be a date"),
     ],
 )
 def test_helper_arguments_are_checked(helpers: RestrictedEnvironment, expression: str, message: str) -> None:
@@ -197,14 +200,15 @@ def test_a_diagram_using_the_helpers_passes_the_deploy_checks_with_its_trial_run
             "(did you mean working_days()?)",
         ),
         (
-            ("due = working_days(1)", "due = end_of_day()"),
-            "note_due: the script calls end_of_day(), which is not a function diagram code can use "
+            ("due = working_days(1)", "due = end_of_working_dya()"),
+            "note_due: the script calls end_of_working_dya(), which is not a function diagram code can use "
             "(did you mean end_of_working_day()?)",
         ),
         (
             ("due = working_days(1)", "due = frobnicate(1)"),
             "note_due: the script calls frobnicate(), which is not a function diagram code can use "
-            "(the diagram helpers are working_days, end_of_working_day, hours_from_now, next_working_day_at)",
+            "(the diagram helpers are working_days, end_of_working_day, hours_from_now, next_working_day_at, "
+            "close_of_day)",
         ),
     ],
 )
