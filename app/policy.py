@@ -153,13 +153,17 @@ def may_open_restricted(user: User, case: Case) -> bool:
     ):
         return True
 
-    # Need to know: a partner sees a case while it holds a task for their role and team.
+    # Need to know: a partner sees a case while it holds a task for their role and team, and not one named for
+    # a colleague (work named for an allocated worker is theirs and their team manager's, §4.15).
     lanes = list(user.roles)
     return bool(
         db.session.scalar(
             select(
                 exists().where(
-                    Task.case_id == case.id, Task.lane.in_(lanes), (Task.team == user.team_key) | (Task.team.is_(None))
+                    Task.case_id == case.id,
+                    Task.lane.in_(lanes),
+                    (Task.team == user.team_key) | (Task.team.is_(None)),
+                    Task.assignee_id.is_(None) | (Task.assignee_id == user.id),
                 )
             )
         )

@@ -38,10 +38,11 @@ class ReasonRefused(ValueError):
 
 def open_with_reason(user: User, case_id: int, reason: str) -> None:
     case = _case(case_id)
-    if not case.restricted:
-        return
+    # Checked first: whether a record is restricted is itself need-to-know.
     if not policy.may_open_restricted(user, case):
         raise Forbidden("You do not have access to this case.")
+    if not case.restricted:
+        return
     row = _reason(user, case, "opened", reason, "Give the reason you need to open this record")
     audit.record("RESTRICTED_CASE_OPENED", user.id, case_id=case.id, reason_id=row.id)
     db.session.commit()
