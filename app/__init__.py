@@ -8,7 +8,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from app import config
+from app import config, policy
 from app.engine import runtime
 from app.engine.calendar import Calendar
 from app.extensions import csrf, db, login_manager, migrate
@@ -61,6 +61,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.filters["referral_outcome_title"] = lambda v: REFERRAL_OUTCOMES.get(v, v or "Not decided yet")
     app.jinja_env.filters["involvement_title"] = lambda v: INVOLVEMENT_KINDS.get(v, v)
     app.jinja_env.filters["london"] = _london
+    app.jinja_env.filters["name_shown"] = lambda name, case: policy.name_shown(case, name)
     app.jinja_env.filters["consent_title"] = lambda v: CONSENT.get(v, "Not recorded")
     app.jinja_env.filters["summary_row"] = lambda row: {"key": {"text": row[0]}, "value": {"text": row[1]}}
     return app

@@ -136,6 +136,21 @@ def has_opened_restricted(user: User, case_id: int) -> bool:
     )
 
 
+# What lists, trays and banners show in place of a restricted record's names.
+RESTRICTED_NAME = "Restricted record"
+
+
+def name_shown(case: Case | None, name: str | None) -> str | None:
+    """A child's (or a letter's recipient's) name as a list may show it: never a restricted record's."""
+    return RESTRICTED_NAME if case is not None and case.restricted and name else name
+
+
+def opened_if_restricted(user: User, case: Case) -> bool:
+    """False for a restricted record this user has not opened with a reason (every page showing a case's
+    details, its flows' own pages included, asks first)."""
+    return not case.restricted or has_opened_restricted(user, case.id)
+
+
 def may_open_restricted(user: User, case: Case) -> bool:
     """Who may see the case at all, leaving aside whether it is restricted."""
     if not any(ROLES[r].sees_cases for r in user.roles if r in ROLES):

@@ -149,7 +149,8 @@ def refusal(user: User, task_id: str, default: str) -> str:
 
 
 def label(row: Task) -> str:
-    return f"{row.name}: {row.subject}" if row.subject else row.name
+    subject = policy.name_shown(row.case, row.subject)
+    return f"{row.name}: {subject}" if subject else row.name
 
 
 def _commit(row: Task) -> str:

@@ -172,31 +172,34 @@ class Row:
 
 def failed_items(show_referrer: bool, limit: int = 200) -> list[Row]:
     query = (
-        select(OutboxItem, Case.reference)
+        select(OutboxItem, Case)
         .join(Case, Case.id == OutboxItem.case_id)
         .where(OutboxItem.status == "failed")
         .order_by(OutboxItem.created_at.desc(), OutboxItem.id.desc())
         .limit(limit)
     )
-    return [_row(item, reference, show_referrer, item.created_at) for item, reference in db.session.execute(query)]
+    return [_row(item, case, show_referrer, item.created_at) for item, case in db.session.execute(query)]
 
 
 def sink_items(show_referrer: bool, limit: int = 200) -> list[Row]:
     query = (
-        select(OutboxItem, Case.reference)
+        select(OutboxItem, Case)
         .join(Case, Case.id == OutboxItem.case_id)
         .where(OutboxItem.status == "delivered", OutboxItem.delivered_via == "sink")
         .order_by(OutboxItem.delivered_at.desc(), OutboxItem.id.desc())
         .limit(limit)
     )
-    return [_row(item, reference, show_referrer, item.delivered_at) for item, reference in db.session.execute(query)]
+    return [_row(item, case, show_referrer, item.delivered_at) for item, case in db.session.execute(query)]
 
 
-def _row(item: OutboxItem, reference: str, show_referrer: bool, when: datetime | None) -> Row:
-    # Who made a contact is confidential (policy.can_see_referrer): hide where a referrer's item went.
-    hidden = item.recipient_role == "referrer" and not show_referrer
+def _row(item: OutboxItem, case: Case, show_referrer: bool, when: datetime | None) -> Row:
+    # Who made a contact is confidential (policy.can_see_referrer): hide where a referrer's item went. A
+    # restricted record's recipients are not listed either: they open with the record, with a reason.
+    hidden = (item.recipient_role == "referrer" and not show_referrer) or case.restricted
     to = None if hidden else (f"{item.recipient_name} <{item.address}>" if item.address else item.recipient_name)
-    return Row(reference, item.recipient_role, to, item.template, item.subject, item.attempts, item.last_error, when)
+    return Row(
+        case.reference, item.recipient_role, to, item.template, item.subject, item.attempts, item.last_error, when
+    )
 
 
 # --- Paper letters: printed and posted by business support -----------------------------------------------
@@ -216,18 +219,18 @@ class LetterToPost:
 def letters_to_post(show_referrer: bool, limit: int = 200) -> list[LetterToPost]:
     """Letters waiting to be printed and posted, oldest first: the worker sends e-mails, people post paper."""
     query = (
-        select(OutboxItem, Case.reference)
+        select(OutboxItem, Case)
         .join(Case, Case.id == OutboxItem.case_id)
         .where(OutboxItem.channel == "letter", OutboxItem.status == "pending", Case.status != "voided")
         .order_by(OutboxItem.created_at, OutboxItem.id)
         .limit(limit)
     )
     found = []
-    for item, reference in db.session.execute(query):
-        hidden = item.recipient_role == "referrer" and not show_referrer
+    for item, case in db.session.execute(query):
+        hidden = (item.recipient_role == "referrer" and not show_referrer) or case.restricted
         to = None if hidden else f"{item.recipient_name}, {item.address}"
         found.append(
-            LetterToPost(item.id, item.case_id, reference, item.recipient_role, to, item.subject, item.created_at)
+            LetterToPost(item.id, item.case_id, case.reference, item.recipient_role, to, item.subject, item.created_at)
         )
     return found
 

@@ -26,7 +26,7 @@ from app.models import Case, CasePerson, Consent, User
 from app.models.information_requests import InformationRequest
 from app.models.types import utcnow
 from app.services import audit, bundles, case_records, people, sharing, timeline, workflow
-from app.services.errors import Forbidden, FormInvalid, NotFound
+from app.services.errors import Forbidden, FormInvalid, NotFound, ReasonNeeded
 
 FLOW = "information_request"
 FORM_ID = "information_request"
@@ -320,6 +320,8 @@ def request_for_user(user: User, case_id: int) -> RequestView:
     request = for_case(case_id)
     if request is None:
         raise NotFound(case_id)
+    if not policy.opened_if_restricted(user, request.case):
+        raise ReasonNeeded(case_id)
     audit.record("CASE_VIEWED", user.id, case_id=case_id)
     db.session.commit()
     subjects = [p for p in request.case.people if p.role == SUBJECT_ROLE]

@@ -23,11 +23,11 @@ from sqlalchemy import select
 
 from app.engine import runtime
 from app.extensions import db
-from app.models import Case, Handover, ProcessInstance
+from app.models import Case, Handover, ProcessInstance, User
 from app.models.lado import LadoAllegation
 from app.models.types import utcnow
 from app.services import audit, bundles, case_records, timeline
-from app.services.errors import NotFound
+from app.services.errors import NotFound, ReasonNeeded
 
 LONDON = ZoneInfo("Europe/London")
 FLOW = "lado"
@@ -356,11 +356,16 @@ def _register_row(row: LadoAllegation) -> RegisterRow:
     )
 
 
-def allegation(allegation_id: int, user_id: int) -> LadoAllegation:
-    """One allegation for its record page; reading it is audited."""
+def allegation(allegation_id: int, user: User) -> LadoAllegation:
+    """One allegation for its record page; reading it is audited. On a restricted record it opens only
+    once the reason is given (ReasonNeeded)."""
+    from app import policy
+
     row = db.session.get(LadoAllegation, allegation_id)
     if row is None:
         raise NotFound(str(allegation_id))
-    audit.record("LADO_ALLEGATION_VIEWED", user_id, case_id=row.case_id, allegation_id=row.id)
+    if not policy.opened_if_restricted(user, row.case):
+        raise ReasonNeeded(row.case_id)
+    audit.record("LADO_ALLEGATION_VIEWED", user.id, case_id=row.case_id, allegation_id=row.id)
     db.session.commit()
     return row

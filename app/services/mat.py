@@ -240,7 +240,8 @@ def _item(
         )
     return Item(
         case=case,
-        child_name=child_name,
+        # A restricted record's children are not named on the day's list (restricted.py).
+        child_name=policy.name_shown(case, child_name) or "",
         instance_id=instance_id,
         parts=parts,
         status=status,

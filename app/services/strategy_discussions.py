@@ -18,12 +18,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from app import policy
 from app.extensions import db
-from app.models import Case, CasePerson, Handover, ProcessInstance
+from app.models import Case, CasePerson, Handover, ProcessInstance, User
 from app.models.strategy import StrategyDiscussion
 from app.models.types import utcnow
 from app.roles import STRATEGY_CHAIRS, STRATEGY_DECISIONS
 from app.services import audit, case_records, timeline
+from app.services.errors import ReasonNeeded
 
 LONDON = ZoneInfo("Europe/London")
 FLOW = "strategy_discussion"
@@ -288,12 +290,15 @@ def listing(limit: int = 200) -> list[StrategyDiscussion]:
     return list(rows)
 
 
-def one(discussion_id: int, user_id: int) -> StrategyDiscussion | None:
-    """One discussion for its page; reading it is audited, like reading a case."""
+def one(discussion_id: int, user: User) -> StrategyDiscussion | None:
+    """One discussion for its page; reading it is audited, like reading a case. A restricted record's
+    discussion opens only once the reason is given (ReasonNeeded)."""
     row = db.session.get(StrategyDiscussion, discussion_id)
     if row is None or row.case.voided_at is not None:
         return None
-    audit.record("STRATEGY_DISCUSSION_VIEWED", user_id, case_id=row.case_id, discussion_id=row.id)
+    if not policy.opened_if_restricted(user, row.case):
+        raise ReasonNeeded(row.case_id)
+    audit.record("STRATEGY_DISCUSSION_VIEWED", user.id, case_id=row.case_id, discussion_id=row.id)
     db.session.commit()
     return row
 

@@ -43,6 +43,9 @@ def display(prop: dict[str, Any], value: Any) -> str:
     return str(choices.get(value, value))
 
 
+TITLE_LENGTH = 200  # CaseEvent.title
+
+
 def add(
     case_id: int,
     user_id: int | None,
@@ -51,4 +54,7 @@ def add(
     note: str | None = None,
     flow: str | None = None,
 ) -> None:
+    if len(title) > TITLE_LENGTH:
+        # A task's title names every child it is about; a long list of names is cut, never refused.
+        title = title[: TITLE_LENGTH - 1] + "…"
     db.session.add(CaseEvent(case_id=case_id, user_id=user_id, title=title, detail=detail or [], note=note, flow=flow))

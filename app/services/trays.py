@@ -99,9 +99,6 @@ class TrayRow:
     subject: str | None = None
 
 
-RESTRICTED_SUBJECT = "Restricted record"
-
-
 @dataclass
 class TrayPage:
     which: str  # mine or team
@@ -149,7 +146,7 @@ def tray(user: User, which: str, args: Mapping[str, str], now: datetime | None =
         for task, holder in db.session.execute(query).unique().all()
     ]
     for row in rows:
-        row.subject = RESTRICTED_SUBJECT if row.task.case.restricted else row.task.subject
+        row.subject = policy.name_shown(row.task.case, row.task.subject)
     return TrayPage(which, rows, total, filters.page, pages, filters, options, ignored)
 
 

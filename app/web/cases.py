@@ -37,9 +37,13 @@ def _reason_page(case_id: int, reason: str, error: str | None) -> Any:
     return page, 400 if error else 403
 
 
+# Pages that may send someone to give a reason and be sent back: a case's, a task's, a flow's own record.
+RETURN_PAGES = ("/cases/", "/tasks/", "/strategy-discussions/", "/lado/", "/information-requests/")
+
+
 def _safe_next(target: str | None) -> str | None:
     # Back to one of our own case or task pages only, never another site.
-    if target and target.startswith(("/cases/", "/tasks/")) and "//" not in target and "\\" not in target:
+    if target and target.startswith(RETURN_PAGES) and "//" not in target and "\\" not in target:
         return target
     return None
 

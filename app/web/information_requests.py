@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from app import policy, schemaforms
 from app.services import information_requests
-from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved
+from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, ReasonNeeded
 
 bp = Blueprint("information_requests", __name__, url_prefix="/information-requests")
 
@@ -76,6 +76,8 @@ def request_record(case_id: int) -> Any:
         view = information_requests.request_for_user(current_user, case_id)
     except NotFound:
         abort(404)
+    except ReasonNeeded:
+        return redirect(url_for("cases.case", case_id=case_id, next=request.path))
     except Forbidden as err:
         abort(403, str(err))
     return render_template(

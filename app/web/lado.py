@@ -3,12 +3,12 @@ the service manager only (app.policy.can_see_lado)."""
 
 from typing import Any
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app import policy
 from app.services import lado
-from app.services.errors import NotFound
+from app.services.errors import NotFound, ReasonNeeded
 
 bp = Blueprint("lado", __name__, url_prefix="/lado")
 
@@ -30,9 +30,11 @@ def allegation(item_id: int) -> Any:
     if not policy.can_see_lado(current_user):
         abort(403, "Only the LADO and the service manager see allegations against people who work with children.")
     try:
-        row = lado.allegation(item_id, current_user.id)
+        row = lado.allegation(item_id, current_user)
     except NotFound:
         abort(404)
+    except ReasonNeeded as restricted:
+        return redirect(url_for("cases.case", case_id=restricted.case_id, next=request.path))
     return render_template(
         "lado/allegation.html",
         row=row,

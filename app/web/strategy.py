@@ -3,12 +3,13 @@ initial child protection conference is due; and one page per discussion showing 
 
 from typing import Any
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app import policy
 from app.roles import STRATEGY_CHAIRS, STRATEGY_CONTRIBUTED, STRATEGY_DECISIONS, STRATEGY_HOW_HELD
 from app.services import strategy_discussions
+from app.services.errors import ReasonNeeded
 
 bp = Blueprint("strategy", __name__, url_prefix="/strategy-discussions")
 
@@ -42,7 +43,10 @@ def discussions() -> Any:
 @policy.declare("can_see_strategy_discussions")
 def discussion(item_id: int) -> Any:
     _allowed()
-    row = strategy_discussions.one(item_id, current_user.id)
+    try:
+        row = strategy_discussions.one(item_id, current_user)
+    except ReasonNeeded as restricted:
+        return redirect(url_for("cases.case", case_id=restricted.case_id, next=request.path))
     if row is None:
         abort(404)
     return render_template(

@@ -23,7 +23,7 @@ from support import SCENARIO_START as START
 from app.extensions import db
 from app.models import AuditEvent, Case, CasePerson, OutboxItem, Person, ProcessInstance, Task
 from app.models.information_requests import InformationRequest
-from app.services import bundles, information_requests, scenarios, workflow
+from app.services import bundles, information_requests, scenarios, sharing, workflow
 from app.services.errors import Forbidden, FormInvalid
 
 FLOW = "information_request"
@@ -297,10 +297,13 @@ def test_audit_events_hold_ids_never_details(fresh) -> None:
         "INFORMATION_REQUEST_LOGGED",
         "INFORMATION_REQUEST_LOGGED",
         "INFORMATION_REQUEST_REFUSED",
+        "INFORMATION_SHARED",
     ]
     for event in events:
-        assert set(event.data) <= {"case_id", "information_request_id", "decision"}
-        assert all(isinstance(v, int) or v in information_requests.DECISIONS for v in event.data.values())
+        assert set(event.data) <= {"case_id", "information_request_id", "decision", "sharing_record_id", "basis"}
+        assert all(
+            isinstance(v, int) or v in information_requests.DECISIONS or v in sharing.BASES for v in event.data.values()
+        )
 
 
 def test_the_logging_form_is_a_valid_form() -> None:

@@ -77,7 +77,7 @@ def task(row: Task) -> dict[str, Any]:
         "name": row.bpmn_id,
         "title": row.name,
         # A restricted record's names stay out of trays, the API's included.
-        "subject": ("Restricted record" if row.case and row.case.restricted else row.subject) or None,
+        "subject": policy.name_shown(row.case, row.subject) or None,
         "flow": row.flow,
         "case_id": row.case_id,
         "case_reference": row.case.reference if row.case else None,
