@@ -46,12 +46,21 @@ def upgrade():
         batch_op.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("api_token", schema=None) as batch_op:
         batch_op.alter_column("scopes", server_default=None)
+    # Tokens made before scopes could do all three things: they keep doing them (a police feed sending
+    # notifications must not stop at the deploy), and they expire like new ones, 90 days from now.
+    from datetime import UTC, datetime, timedelta
 
-    with op.batch_alter_table("case_record", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("restricted", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.create_index(batch_op.f("ix_case_record_restricted"), ["restricted"], unique=False)
-    with op.batch_alter_table("case_record", schema=None) as batch_op:
-        batch_op.alter_column("restricted", server_default=None)
+    op.get_bind().execute(
+        sa.text("UPDATE api_token SET scopes = 'read write notifications', expires_at = :until"),
+        {"until": datetime.now(UTC) + timedelta(days=90)},
+    )
+
+    # Plain ALTER TABLE, not a batch: a batch rebuilds the table on SQLite, and the rebuild's DROP TABLE is
+    # refused while other tables' rows point at the cases (foreign keys are on).
+    op.add_column("case_record", sa.Column("restricted", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.create_index("ix_case_record_restricted", "case_record", ["restricted"], unique=False)
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column("case_record", "restricted", server_default=None)
     op.create_table(
         "case_access_reason",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -156,8 +165,8 @@ def downgrade():
         batch_op.drop_index(batch_op.f("ix_case_access_reason_case_id"))
         batch_op.drop_index(batch_op.f("ix_case_access_reason_at"))
     op.drop_table("case_access_reason")
+    op.drop_index("ix_case_record_restricted", table_name="case_record")
     with op.batch_alter_table("case_record", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_case_record_restricted"))
         batch_op.drop_column("restricted")
     with op.batch_alter_table("api_token", schema=None) as batch_op:
         batch_op.drop_column("expires_at")
