@@ -38,6 +38,7 @@ def make_app(url: str, **extra: Any) -> Flask:
             # Tests move the fake clock by days between one person's pages; signing out after a spell without
             # activity has tests of its own, on an app with the real setting (tests/web/test_security.py).
             "IDLE_MINUTES": 60 * 24 * 365 * 10,
+            "SESSION_MAX_HOURS": 24 * 365 * 10,
             **extra,
         }
     )

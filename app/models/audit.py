@@ -59,6 +59,21 @@ SEAL_TRIGGER = {
         "FOR EACH ROW EXECUTE FUNCTION audit_event_sealed()",
     ],
 }
-for _dialect, _statements in SEAL_TRIGGER.items():
-    for _statement in _statements:
-        event.listen(AuditEvent.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))
+# A chain's head only moves on: cutting events off the end and moving the head back is refused too.
+HEAD_TRIGGER = {
+    "sqlite": [
+        "CREATE TRIGGER audit_chain_forward BEFORE UPDATE ON audit_chain WHEN NEW.seq < OLD.seq "
+        "BEGIN SELECT RAISE(ABORT, 'an audit chain only grows'); END"
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_chain_forward() RETURNS trigger AS $$ BEGIN "
+        "IF NEW.seq < OLD.seq THEN RAISE EXCEPTION 'an audit chain only grows'; END IF; "
+        "RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER audit_chain_forward BEFORE UPDATE ON audit_chain "
+        "FOR EACH ROW EXECUTE FUNCTION audit_chain_forward()",
+    ],
+}
+for _table, _triggers in ((AuditEvent.__table__, SEAL_TRIGGER), (AuditChain.__table__, HEAD_TRIGGER)):
+    for _dialect, _statements in _triggers.items():
+        for _statement in _statements:
+            event.listen(_table, "after_create", DDL(_statement).execute_if(dialect=_dialect))

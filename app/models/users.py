@@ -50,10 +50,11 @@ class UserRole(db.Model):  # type: ignore[name-defined,misc]
 
 
 class LoginGuard(db.Model):  # type: ignore[name-defined,misc]
-    """Failed sign-ins per username typed (known or not, so a lock says nothing about who has an account):
-    after too many in a row the username is locked for a while, which makes guessing a password hopeless."""
+    """Tries to sign in per username typed (known or not, so a lock says nothing about who has an account):
+    after too many wrong in a row the username is locked for a while, which makes guessing a password
+    hopeless. Kept by a keyed hash of what was typed (users.guard_key), never the text itself."""
 
     __tablename__ = "login_guard"
-    username: Mapped[str] = mapped_column(String(80), primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), primary_key=True)  # the keyed hash
     failures: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

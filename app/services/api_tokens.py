@@ -111,7 +111,7 @@ def token_for(secret: str) -> ApiToken:
 
 def refused_scope(token: ApiToken, scope: str) -> None:
     """A token used for what it may not do is on the record too (ids only)."""
-    audit.record("API_TOKEN_REFUSED", None, reason=f"scope:{scope}")
+    audit.record("API_TOKEN_SCOPE_REFUSED", token.user_id, token_id=token.id, scope=scope)
     db.session.commit()
 
 

@@ -21,7 +21,8 @@ EVENT_KEYS: dict[str, frozenset[str]] = {
         "USER_SIGNED_OUT_IDLE": set(),
         "API_TOKEN_CREATED": {"token_id"},
         "API_TOKEN_REVOKED": {"token_id"},
-        "API_TOKEN_REFUSED": {"reason"},  # missing, unknown, revoked, user_inactive
+        "API_TOKEN_REFUSED": {"reason"},  # missing, unknown, revoked, expired, user_inactive
+        "API_TOKEN_SCOPE_REFUSED": {"token_id", "scope"},
         "CASE_CREATED": {"case_id"},
         "CASE_VIEWED": {"case_id"},
         "TASK_VIEWED": {"case_id", "task_id"},

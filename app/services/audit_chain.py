@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.extensions import db
-from app.models import AuditChain, AuditEvent
+from app.models import AuditChain, AuditEvent, Case
 
 NEW_EVENTS = "audit_new_events"  # the key in Session.info of the events this transaction recorded
 SYSTEM_CHAIN = "system"
@@ -125,6 +125,18 @@ def verify() -> ChainReport:
             last = row.hash or ""
         if (head.seq, head.last_hash) != (seq, last):
             report.problems.append(f"{key}: the chain should end at event number {head.seq}; it ends at {seq}")
+    # A chain ends only when its case is deleted at the end of retention, which the system chain records; a
+    # case still here must have its chain (its first event, CASE_CREATED, is written with the case).
+    ended = {
+        int(event.data["deleted_case_id"])
+        for event in db.session.scalars(select(AuditEvent).where(AuditEvent.name == "CASE_DELETED_AT_RETENTION"))
+    }
+    for case_id in ended:
+        if chain_of(case_id) in heads:
+            report.problems.append(f"{chain_of(case_id)}: deleted at retention, yet its chain goes on")
+    for case_id in db.session.scalars(select(Case.id).order_by(Case.id)):
+        if chain_of(case_id) not in heads:
+            report.problems.append(f"case {case_id} has no chain of audit events: its history was removed")
     unsealed = db.session.scalars(select(AuditEvent.id).where(AuditEvent.hash.is_(None)).order_by(AuditEvent.id))
     report.problems += [f"event {event_id} is in no chain" for event_id in unsealed]
     orphans = db.session.scalars(select(AuditEvent.chain).where(AuditEvent.chain.not_in(list(heads))).distinct())

@@ -65,6 +65,8 @@ def record_contact(
             marf_expected=_marf_expected(data),
             created_by_id=user.id,
             reopened_from_id=reopens.id if reopens else None,
+            # Re-opening a restricted record makes a restricted record: its people and answers come with it.
+            restricted=bool(reopens and reopens.restricted),
         )
         db.session.add(case)
         db.session.flush()

@@ -413,13 +413,14 @@ def _without_restricted_only(ids: list[int]) -> list[int]:
 
 
 def earlier_contacts(name: str, date_of_birth: str | None) -> list[dict[str, Any]]:
-    """Every contact about a child with this name (and date of birth, when known), oldest first; restricted
-    records are left out."""
+    """Every contact about a child with this name (and date of birth, when known), oldest first. A
+    restricted record is there, but says only that it exists: a decision about the child must not be made
+    on a history with a gap nobody can see (restricted.py)."""
     query = (
         select(CasePerson, Case)
         .join(Person, CasePerson.person_id == Person.id)
         .join(Case, CasePerson.case_id == Case.id)
-        .where(Person.name_key == name_key(name), CasePerson.role == "child", Case.restricted.is_(False))
+        .where(Person.name_key == name_key(name), CasePerson.role == "child")
         .order_by(Case.created_at)
     )
     dob = parse_date(date_of_birth)
@@ -428,13 +429,16 @@ def earlier_contacts(name: str, date_of_birth: str | None) -> list[dict[str, Any
     return [
         {
             "case_id": case.id,
-            "case_reference": case.reference,
+            "case_reference": RESTRICTED_HISTORY if case.restricted else case.reference,
             "created_at": case.created_at.isoformat(),
-            "outcome": cp.outcome,
-            "handover": cp.handover,
+            "outcome": None if case.restricted else cp.outcome,
+            "handover": None if case.restricted else cp.handover,
         }
         for cp, case in db.session.execute(query)
     ]
+
+
+RESTRICTED_HISTORY = "A restricted record: ask a team manager"
 
 
 # --- A person's history -----------------------------------------------------------------------------------------

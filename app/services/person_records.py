@@ -19,11 +19,14 @@ DUPLICATE_SCORE = 60
 
 
 def relationships(person_id: int) -> list[PersonRelationship]:
-    """Everyone recorded as standing to this person, or this person to them, newest first."""
+    """Everyone recorded as standing to this person, or this person to them, newest first; what a restricted
+    record says of them is left out, as the record is (restricted.py)."""
     return list(
         db.session.scalars(
             select(PersonRelationship)
+            .outerjoin(Case, Case.id == PersonRelationship.case_id)
             .where(or_(PersonRelationship.person_id == person_id, PersonRelationship.child_id == person_id))
+            .where(or_(Case.id.is_(None), Case.restricted.is_(False)))
             .order_by(PersonRelationship.created_at.desc(), PersonRelationship.id.desc())
         )
     )

@@ -41,7 +41,7 @@ from app.models import (
 )
 from app.models.lado import LadoAllegation
 from app.models.types import utcnow
-from app.services import audit, audit_chain
+from app.services import audit, audit_chain, drafts
 from app.services.errors import NotFound, NotSaved
 
 audit.register(
@@ -224,6 +224,8 @@ def _erase(case: Case) -> set[int]:
     tasks |= {t for t in db.session.scalars(select(AuditEvent.task_id).where(AuditEvent.case_id == case_id)) if t}
     if tasks:
         db.session.execute(delete(Draft).where(Draft.task_id.in_(tasks)))
+    # A draft re-opening the case is filled from it.
+    db.session.execute(delete(Draft).where(Draft.key == drafts.contact_key(case_id)))
     db.session.execute(update(Case).where(Case.reopened_from_id == case_id).values(reopened_from_id=None))
     db.session.expunge_all()  # the rows go by SQL below; nothing stale may be flushed back afterwards
     for table in reversed(db.metadata.sorted_tables):

@@ -1,10 +1,12 @@
 """Users: sign-in checks, lock-out after repeated failures, and the demo users."""
 
+import hashlib
+import hmac
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
@@ -33,48 +35,78 @@ _DUMMY_HASH = generate_password_hash("not a password")
 
 
 def authenticate(username: str, password: str) -> User | None:
-    """The user these details sign in, or None; raises SignInLocked while the username is locked (the
-    password is then not even checked, so a guess made during the lock tells nothing)."""
-    key = username.strip().lower()[:80]
-    user = db.session.scalar(select(User).where(User.username == key))
-    guard = db.session.get(LoginGuard, key)
+    """The user these details sign in, or None; raises SignInLocked while the username is locked.
+
+    Each try is counted before its password is checked, in one atomic update, so guesses sent all at once
+    are counted as surely as guesses sent one by one: the try past the limit is refused unchecked."""
+    typed = username.strip().lower()[:80]
+    key = guard_key(typed)
+    user = db.session.scalar(select(User).where(User.username == typed))
     now = utcnow()
-    if guard is not None and guard.locked_until is not None and guard.locked_until > now:
+    limit = int(current_app.config.get("LOGIN_MAX_FAILURES", MAX_FAILURES))
+    lock_for = timedelta(minutes=int(current_app.config.get("LOGIN_LOCK_MINUTES", LOCK_MINUTES)))
+    tries, locked_until = _count_try(key, now)
+    if locked_until is not None or tries > limit:
+        until = locked_until or now + lock_for
+        if locked_until is None:
+            _lock(key, until)
         audit.record("USER_LOGIN_REFUSED_LOCKED", user.id if user else None)
         db.session.commit()
-        raise SignInLocked(guard.locked_until)
+        raise SignInLocked(until)
     if user is None or not user.active:
         check_password_hash(_DUMMY_HASH, password)
-        _failed(key, None, len(username), now)
+        _failed(key, None, len(username), tries >= limit, now + lock_for)
         return None
     if not check_password_hash(user.password_hash, password):
-        _failed(key, user.id, len(username), now)
+        _failed(key, user.id, len(username), tries >= limit, now + lock_for)
         return None
-    if guard is not None:
-        db.session.delete(guard)
+    db.session.execute(delete(LoginGuard).where(LoginGuard.username == key))
     audit.record("USER_LOGGED_IN", user.id)
     db.session.commit()
     return user
 
 
-def _failed(key: str, user_id: int | None, typed_length: int, now: datetime) -> None:
-    guard = db.session.get(LoginGuard, key)
-    if guard is None:
-        guard = LoginGuard(username=key, failures=0)
-        db.session.add(guard)
-    if guard.locked_until is not None:
-        guard.failures, guard.locked_until = 0, None  # a lock that ran out starts a fresh count
-    guard.failures += 1
+def guard_key(typed: str) -> str:
+    """What the lock-out table keeps for a username typed: a keyed hash, never the text (people type their
+    password into the username box)."""
+    secret = str(current_app.config["SECRET_KEY"]).encode("utf-8")
+    return hmac.new(secret, typed.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _count_try(key: str, now: datetime) -> tuple[int, datetime | None]:
+    """Count one more try for this username, atomically and committed at once so a try running alongside
+    sees it; a lock that has run out starts a fresh count. Returns the tries so far and a lock in force."""
+    maker = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    db.session.execute(maker(LoginGuard).values(username=key, failures=0).on_conflict_do_nothing())
+    db.session.execute(
+        update(LoginGuard)
+        .where(LoginGuard.username == key, LoginGuard.locked_until <= now)
+        .values(failures=0, locked_until=None)
+    )
+    tries, locked_until = db.session.execute(
+        update(LoginGuard)
+        .where(LoginGuard.username == key)
+        .values(failures=LoginGuard.failures + 1)
+        .returning(LoginGuard.failures, LoginGuard.locked_until)
+    ).one()
+    db.session.commit()
+    return tries, locked_until
+
+
+def _lock(key: str, until: datetime) -> None:
+    db.session.execute(
+        update(LoginGuard)
+        .where(LoginGuard.username == key, LoginGuard.locked_until.is_(None))
+        .values(locked_until=until)
+    )
+
+
+def _failed(key: str, user_id: int | None, typed_length: int, last_allowed: bool, until: datetime) -> None:
     audit.record("USER_LOGIN_FAILED", user_id, username_length=typed_length)
-    if guard.failures >= current_app.config.get("LOGIN_MAX_FAILURES", MAX_FAILURES):
-        guard.locked_until = now + timedelta(minutes=current_app.config.get("LOGIN_LOCK_MINUTES", LOCK_MINUTES))
+    if last_allowed:
+        _lock(key, until)
         audit.record("USER_LOCKED_OUT", user_id)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        # Two wrong tries for a new username at the same moment: the other made the row; count on it.
-        db.session.rollback()
-        _failed(key, user_id, typed_length, now)
+    db.session.commit()
 
 
 def logged_out(user_id: int) -> None:

@@ -9,6 +9,7 @@ from app import policy
 from app.models import OutboxItem
 from app.services import case_actions, case_view, letters_render, restricted
 from app.services.errors import Forbidden, NotFound, NotSaved, ReasonNeeded
+from app.web.paging import page_number
 
 bp = Blueprint("cases", __name__)
 
@@ -91,8 +92,7 @@ def restriction(case_id: int) -> Any:
 @login_required
 @policy.declare("can_see_access_log")
 def access_log(case_id: int) -> Any:
-    page = request.args.get("page", "1")
-    number = int(page) if page.isdigit() and int(page) > 0 else 1
+    number = page_number(request.args.get("page"))
     try:
         case, entries, total = restricted.access_log(current_user, case_id, number)
     except NotFound:
@@ -108,8 +108,7 @@ def access_log(case_id: int) -> Any:
 def restricted_records() -> Any:
     if not policy.can_see_access_log(current_user):
         abort(403, "Only team managers and service managers see who opened restricted records.")
-    page = request.args.get("page", "1")
-    number = int(page) if page.isdigit() and int(page) > 0 else 1
+    number = page_number(request.args.get("page"))
     openings, total = restricted.openings(number)
     return render_template(
         "cases/restricted_records.html",

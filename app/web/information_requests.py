@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from app import policy, schemaforms
 from app.services import information_requests
 from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, ReasonNeeded
+from app.web.paging import page_number
 
 bp = Blueprint("information_requests", __name__, url_prefix="/information-requests")
 
@@ -54,7 +55,7 @@ def register() -> Any:
     if not policy.can_see_information_requests(current_user):
         abort(403, "The register of information requests is for the hub's decision makers and managers.")
     filters = information_requests.RegisterFilters.from_args(request.args)
-    page = information_requests.register_page(filters, _page_number(request.args.get("page")))
+    page = information_requests.register_page(filters, page_number(request.args.get("page")))
     return render_template(
         "information_requests/register.html",
         page=page,
@@ -88,10 +89,6 @@ def request_record(case_id: int) -> Any:
         decisions=information_requests.DECISIONS,
         statuses=information_requests.STATUSES,
     )
-
-
-def _page_number(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and 0 < len(value) < 7 else 1
 
 
 def _pagination(page: information_requests.RegisterPage) -> dict[str, Any] | None:

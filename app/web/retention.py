@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from app import policy
 from app.services import retention
 from app.services.errors import NotFound, NotSaved
+from app.web.paging import page_number
 
 bp = Blueprint("retention", __name__, url_prefix="/retention")
 
@@ -22,8 +23,7 @@ def _allowed() -> None:
 @policy.declare("can_review_retention")
 def due() -> Any:
     _allowed()
-    page = request.args.get("page", "1")
-    number = int(page) if page.isdigit() and int(page) > 0 else 1
+    number = page_number(request.args.get("page"))
     rows, total = retention.due_for_review(page=number)
     return render_template(
         "retention/due.html",

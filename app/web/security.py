@@ -4,8 +4,8 @@
   our pages load their scripts and styles from files. The one inline script the GOV.UK page template writes
   (it marks the page as able to run JavaScript) is allowed by its exact SHA-256, so an injected script is not.
 - Pages with case data are never kept in a cache (a shared computer's back button shows nothing).
-- The session ends after a spell without activity (COMPASS_IDLE_MINUTES, 30 by default); forms save drafts as
-  people type, so being signed out loses nothing.
+- The session ends after a spell without activity (COMPASS_IDLE_MINUTES, 30 by default), and after twelve
+  hours however active; forms save drafts as people type, so being signed out loses nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from app.models.types import utcnow
 from app.services import users
 
 IDLE_KEY = "last_seen"
+STARTED_KEY = "signed_in_at"
 NOTED_EVERY = timedelta(minutes=1)
 
 
@@ -79,14 +80,17 @@ class IdleEndingSessions(SecureCookieSessionInterface):
 
 
 def note_activity() -> None:
-    """Start the idle clock: called as someone signs in."""
-    session[IDLE_KEY] = utcnow().isoformat()
+    """Start the idle clock and the session's whole life: called as someone signs in."""
+    now = utcnow().isoformat()
+    session[IDLE_KEY] = now
+    session[STARTED_KEY] = now
 
 
 def register(app: Flask) -> None:
     app.session_interface = IdleEndingSessions()
     policy = content_security_policy()
     idle = timedelta(minutes=int(app.config.get("IDLE_MINUTES", 30)))
+    longest = timedelta(hours=int(app.config.get("SESSION_MAX_HOURS", 12)))
 
     @app.after_request
     def headers(response: Response) -> Response:
@@ -111,18 +115,24 @@ def register(app: Flask) -> None:
             return None
         now = utcnow()
         last_seen = _moment(session.get(IDLE_KEY))
-        if last_seen is not None and now - last_seen > idle:
+        started = _moment(session.get(STARTED_KEY))
+        # A signed-in session always carries both moments (set at sign-in); one without them is older than
+        # this rule and ends as an idle one does. However active, a session lasts a working day at most.
+        if last_seen is None or started is None or now - last_seen > idle or now - started > longest:
             users.signed_out_idle(current_user.id)
             logout_user()
             session.clear()
             minutes = int(idle.total_seconds() // 60)
+            hours = int(longest.total_seconds() // 3600)
+            idle_out = last_seen is None or now - last_seen > idle
+            why = f"after {minutes} minutes without activity" if idle_out else f"after {hours} hours signed in"
             flash(
-                f"You were signed out after {minutes} minutes without activity. "
+                f"You were signed out {why}. "
                 "Sign in again to carry on; what you had typed into a form is kept as a draft.",
                 "info",
             )
             return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
-        if last_seen is None or now - last_seen >= NOTED_EVERY:
+        if now - last_seen >= NOTED_EVERY:
             session[IDLE_KEY] = now.isoformat()  # not at every page: each change re-sends the session cookie
         return None
 

@@ -29,9 +29,11 @@ def upgrade():
         batch_op.add_column(sa.Column("hash", sa.String(length=64), nullable=True))
         batch_op.create_index("ix_audit_event_chain_seq", ["chain", "seq"], unique=True)
     _seal_existing_events()
-    from app.models.audit import SEAL_TRIGGER
+    from app.models.audit import HEAD_TRIGGER, SEAL_TRIGGER
 
-    for statement in SEAL_TRIGGER.get(op.get_bind().dialect.name, []):
+    for statement in SEAL_TRIGGER.get(op.get_bind().dialect.name, []) + HEAD_TRIGGER.get(
+        op.get_bind().dialect.name, []
+    ):
         op.execute(statement)
 
     op.create_table(
@@ -175,8 +177,11 @@ def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS audit_event_sealed ON audit_event")
         op.execute("DROP FUNCTION IF EXISTS audit_event_sealed()")
+        op.execute("DROP TRIGGER IF EXISTS audit_chain_forward ON audit_chain")
+        op.execute("DROP FUNCTION IF EXISTS audit_chain_forward()")
     else:
         op.execute("DROP TRIGGER IF EXISTS audit_event_sealed")
+        op.execute("DROP TRIGGER IF EXISTS audit_chain_forward")
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_event_chain_seq")
         batch_op.drop_column("hash")

@@ -137,7 +137,15 @@ def test_a_token_does_only_what_its_scopes_allow(fresh, api) -> None:
     assert db.session.scalar(select(func.count()).select_from(Case)) == before
     notifying = reader.post("/api/v1/notifications/domestic-abuse", {}, expect=403)
     assert "needs the 'notifications' scope" in notifying.json["error"]
-    assert _refusals() == ["scope:read", "scope:write", "scope:notifications"]
+    refused = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.name == "API_TOKEN_SCOPE_REFUSED").order_by(AuditEvent.id)
+    ).all()
+    assert [(e.data["scope"], e.user_id) for e in refused] == [
+        ("read", user("police").id),
+        ("write", user("fpoc").id),
+        ("notifications", user("fpoc").id),
+    ]
+    assert len({e.data["token_id"] for e in refused}) == 2
 
 
 def test_the_command_refuses_an_unknown_scope_or_a_life_too_long(fresh) -> None:

@@ -162,3 +162,29 @@ def _now():
     from app.models.types import utcnow
 
     return utcnow()
+
+
+def test_a_chain_cut_short_with_its_head_moved_back_is_refused(fresh: Flask) -> None:
+    record_views(13, 3)
+    with pytest.raises(DBAPIError, match="an audit chain only grows"):
+        db.session.execute(text("UPDATE audit_chain SET seq = 2 WHERE key = 'case:13'"))
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_a_case_whose_whole_chain_was_removed_is_found(fresh: Flask) -> None:
+    from support import user
+
+    from app.models import Case
+
+    case = Case(reference="CT-000777", source="phone", created_by_id=user("ssw").id)
+    db.session.add(case)
+    db.session.flush()
+    audit.record("CASE_CREATED", None, case_id=case.id)
+    db.session.commit()
+    assert verify(fresh)[0] == 0
+    db.session.execute(text("DELETE FROM audit_event WHERE case_id = :c"), {"c": case.id})
+    db.session.execute(text("DELETE FROM audit_chain WHERE key = :k"), {"k": f"case:{case.id}"})
+    db.session.commit()
+    code, output = verify(fresh)
+    assert code == 1 and f"case {case.id} has no chain of audit events" in output

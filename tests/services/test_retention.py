@@ -141,6 +141,10 @@ def test_deleting_takes_everything_recorded_for_the_case_and_the_trail_accounts_
     kept_person = next(iter(people))
     task_ids = set(db.session.scalars(select(AuditEvent.task_id).where(AuditEvent.case_id == case_id))) - {None}
     db.session.add(Draft(user_id=user("ssw").id, key="task:x", kind="task", task_id=next(iter(task_ids)), form_id="f"))
+    reopening = Draft(
+        user_id=user("fpoc").id, key=f"contact:reopen:{case_id}", kind="contact", form_id="contact_intake"
+    )
+    db.session.add(reopening)
     db.session.commit()
     head = db.session.get(AuditChain, f"case:{case_id}")
     length, last_hash = head.seq, head.last_hash
@@ -166,6 +170,7 @@ def test_deleting_takes_everything_recorded_for_the_case_and_the_trail_accounts_
     assert set(rows_of(case_id).values()) == {0}
     assert db.session.get(AuditChain, f"case:{case_id}") is None
     assert db.session.scalars(select(Draft).where(Draft.task_id.in_(task_ids))).all() == []
+    assert db.session.scalars(select(Draft).where(Draft.key == f"contact:reopen:{case_id}")).all() == []
     assert db.session.scalar(select(func.count()).select_from(Task).where(Task.case_id == case_id)) == 0
     only_here = people - {kept_person}
     assert db.session.scalars(select(Person).where(Person.id.in_(only_here))).all() == []

@@ -207,3 +207,45 @@ def test_a_long_access_log_comes_in_pages_of_a_hundred(case: Case, web) -> None:
     )
     second = manager.get(f"/cases/{case.id}/access-log?page=2")
     assert "Looked at the case" in second and f"/cases/{case.id}/access-log?page=1" in second
+
+
+def test_a_page_number_too_big_for_the_database_is_the_first_page(case: Case, web) -> None:
+    manager = web.another().login("service_manager")
+    huge = "99999999999999999999"
+    assert "Who looked at this case" in manager.get(f"/cases/{case.id}/access-log?page={huge}")
+    assert "Restricted records" in manager.get(f"/restricted-records?page={huge}")
+    assert "Records past their retention time" in manager.get(f"/retention?page={huge}")
+
+
+def test_the_person_page_leaves_out_what_a_restricted_record_says_of_the_people_around_a_child(case: Case, web) -> None:
+    child = next(p for p in case.people if p.role == "child")
+    parent = next((p for p in case.people if p.role == "parent"), None)
+    assert parent is not None
+    ssw = web.another().login("ssw")
+    assert parent.person.name in ssw.get(f"/people/{child.person_id}")
+    restrict(web, case)
+    assert ssw.client.get(f"/people/{child.person_id}").status_code == 404  # known from this record alone
+
+
+def test_re_opening_a_restricted_record_makes_a_restricted_record(case: Case, web) -> None:
+    from app.services import case_actions, restricted
+
+    restrict(web, case)
+    case.status = "closed"
+    db.session.commit()
+    fpoc = user("fpoc")
+    restricted.open_with_reason(fpoc, case.id, WHY_OPEN)
+    closed, data = case_actions.reopen_data(fpoc, case.id)
+    answers = {k: SCENARIO["start"][k] for k in ("concern", "immediate_protection", "consent")}
+    again = contacts.record_contact(fpoc, {**data, **answers}, reopens=closed)
+    assert again.restricted and again.reopened_from_id == case.id
+    assert again.reference not in web.another().login("fpoc").get("/cases")
+
+
+def test_a_childs_restricted_earlier_contact_shows_as_there_but_says_nothing_more(case: Case, web) -> None:
+    restrict(web, case)
+    with at(NOW + timedelta(days=1)):
+        later = contacts.record_contact(user("fpoc"), SCENARIO["start"])
+    page = web.another().login("ssw").get(f"/cases/{later.id}")
+    assert "A restricted record: ask a team manager" in page
+    assert f">{case.reference}<" not in page

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -155,7 +156,7 @@ def test_five_wrong_passwords_lock_the_username_for_fifteen_minutes(web) -> None
     assert len(events("USER_LOGIN_FAILED")) == 5
     assert len(events("USER_LOCKED_OUT")) == 1
     assert len(events("USER_LOGIN_REFUSED_LOCKED")) == 2
-    assert db.session.get(LoginGuard, "demo.ssw") is None  # a good sign-in clears the count
+    assert db.session.scalars(select(LoginGuard)).all() == []  # a good sign-in clears the count
 
 
 def test_a_username_nobody_has_locks_the_same_way_so_a_lock_tells_nothing(web) -> None:
@@ -177,3 +178,54 @@ def test_wrong_passwords_spread_out_never_lock_when_a_right_one_comes_between(we
             sign_in(web, "demo.fpoc", "wrong")
         assert sign_in(web, "demo.fpoc", "compass-demo").status_code == 302
     assert events("USER_LOCKED_OUT") == []
+
+
+@pytest.mark.postgres_only
+def test_guesses_sent_all_at_once_are_counted_and_the_sixth_is_refused_unchecked(pg_fresh: Flask) -> None:
+    """Ten wrong passwords at the same moment on ten connections: each try is counted before its password
+    is checked, so no more than five are ever checked."""
+    from app.services import users
+
+    start = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        with pg_fresh.app_context():
+            start.wait()
+            try:
+                users.authenticate("demo.ssw", "wrong")
+                outcomes.append("checked")
+            except users.SignInLocked:
+                outcomes.append("locked")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=guess) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["checked"] * 5 + ["locked"] * 5
+    assert len(events("USER_LOGIN_FAILED")) == 5 and len(events("USER_LOCKED_OUT")) == 1
+
+
+def test_a_session_lasts_twelve_hours_at_most_however_active(fresh: Flask) -> None:
+    app = make_app(fresh.config["SQLALCHEMY_DATABASE_URI"], IDLE_MINUTES=30, SESSION_MAX_HOURS=12)
+    from conftest import WebClient
+
+    web = WebClient(app)
+    with time_machine.travel(NOW, tick=False) as clock:
+        web.login("ssw")
+        for _ in range(24):  # a page every 29 minutes keeps it from idling
+            clock.shift(timedelta(minutes=29))
+            assert web.client.get("/tasks").status_code == 200
+        clock.shift(timedelta(minutes=29))  # 12 h 05 min after signing in
+        assert web.client.get("/tasks").status_code == 302
+        assert "signed out after 12 hours signed in" in web.client.get("/login").get_data(as_text=True)
+
+
+def test_a_signed_in_session_without_its_moments_is_ended(web) -> None:
+    web.login("ssw")
+    with web.client.session_transaction() as session:
+        del session["last_seen"]  # as in a cookie made before sessions carried it
+    assert web.client.get("/tasks").status_code == 302
