@@ -132,12 +132,13 @@ def test_events_of_a_rolled_back_change_leave_no_trace_in_the_chain(fresh: Flask
 def test_two_writers_to_one_case_at_once_take_turns_and_the_chain_never_forks(pg_fresh: Flask) -> None:
     """Many connections add to one case's chain at the same moment: every event sealed once, in one line."""
     writers, each = 6, 5
+    engine = db.engine  # read here: the writers' threads have no application context
     start = threading.Barrier(writers)
     failures: list[BaseException] = []
 
     def write() -> None:
         try:
-            with Session(db.engine) as session:
+            with Session(engine) as session:
                 start.wait()
                 for _ in range(each):
                     row = AuditEvent(name="CASE_VIEWED", case_id=12, data={"case_id": 12}, at=_now())

@@ -113,7 +113,7 @@ def test_a_form_posted_without_its_csrf_token_is_refused_and_nothing_is_saved(we
 @pytest.fixture
 def idle_app(fresh: Flask) -> Flask:
     """The app with the real idle setting (the shared test app waits ten years, as tests move the clock)."""
-    return make_app(fresh.config["SQLALCHEMY_DATABASE_URI"], IDLE_MINUTES=30)
+    return make_app(fresh.config["SQLALCHEMY_DATABASE_URI"], IDLE_MINUTES=30, SESSION_MAX_HOURS=12)
 
 
 def test_thirty_minutes_without_activity_sign_someone_out_and_their_draft_is_kept(web, idle_app: Flask) -> None:
@@ -209,11 +209,9 @@ def test_guesses_sent_all_at_once_are_counted_and_the_sixth_is_refused_unchecked
     assert len(events("USER_LOGIN_FAILED")) == 5 and len(events("USER_LOCKED_OUT")) == 1
 
 
-def test_a_session_lasts_twelve_hours_at_most_however_active(fresh: Flask) -> None:
-    app = make_app(fresh.config["SQLALCHEMY_DATABASE_URI"], IDLE_MINUTES=30, SESSION_MAX_HOURS=12)
-    from conftest import WebClient
-
-    web = WebClient(app)
+def test_a_session_lasts_twelve_hours_at_most_however_active(web, idle_app: Flask) -> None:
+    web.app = idle_app
+    web.client = idle_app.test_client()
     with time_machine.travel(NOW, tick=False) as clock:
         web.login("ssw")
         for _ in range(24):  # a page every 29 minutes keeps it from idling
