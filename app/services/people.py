@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -393,23 +394,23 @@ def _without_restricted_only(ids: list[int]) -> list[int]:
     """Leave out people known only from restricted records: search never leads to one (restricted.py)."""
     if not ids:
         return ids
-    restricted = set(
-        db.session.scalars(
-            select(CasePerson.person_id)
-            .join(Case, Case.id == CasePerson.case_id)
-            .where(CasePerson.person_id.in_(ids), Case.restricted.is_(True))
-        )
-    )
+    restricted = _linked(ids, restricted=True)
     if not restricted:
         return ids
-    elsewhere = set(
+    elsewhere = _linked(restricted, restricted=False)
+    elsewhere |= set(db.session.scalars(select(Involvement.person_id).where(Involvement.person_id.in_(restricted))))
+    return [i for i in ids if i not in restricted or i in elsewhere]
+
+
+def _linked(ids: Iterable[int], *, restricted: bool) -> set[int]:
+    """Which of these people appear in a case that is (or is not) restricted."""
+    return set(
         db.session.scalars(
             select(CasePerson.person_id)
             .join(Case, Case.id == CasePerson.case_id)
-            .where(CasePerson.person_id.in_(restricted), Case.restricted.is_(False))
+            .where(CasePerson.person_id.in_(list(ids)), Case.restricted.is_(restricted))
         )
-    ) | set(db.session.scalars(select(Involvement.person_id).where(Involvement.person_id.in_(restricted))))
-    return [i for i in ids if i not in restricted or i in elsewhere]
+    )
 
 
 def earlier_contacts(name: str, date_of_birth: str | None) -> list[dict[str, Any]]:
