@@ -1,0 +1,106 @@
+"""Many people pressing "Save" on the same task at the same moment, each through the web on a connection of
+its own: exactly one completes it, every other is told who did (409), nobody sees an error page, and the
+case holds one completion. Three different tasks of one case completed at the same moment all succeed."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+from flask import Flask
+from harness import make_app
+from sqlalchemy import func, select
+from support import start_test_case
+
+from app.extensions import db
+from app.models import AuditEvent, ProcessInstance, Task
+from app.services import users
+
+PEOPLE = 20
+
+
+def signed_in(app: Flask, username: str, task_id: str) -> tuple[object, str]:
+    """A browser of its own, signed in, on the task's page: its client and the page's CSRF token."""
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    signed = client.post("/login", data={"username": username, "password": "pw-at-once", "csrf_token": token[1]})
+    assert signed.status_code == 302, username
+    form = client.get(f"/tasks/{task_id}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token, form[:500]
+    return client, token[1]
+
+
+def press_together(app: Flask, presses: list[tuple[object, str, str, str]]) -> list[int]:
+    """Each (client, token, task, finding) posted at the same moment; the statuses, in order."""
+    start = threading.Barrier(len(presses))
+    statuses: list[int] = [0] * len(presses)
+
+    def press(i: int, client: object, token: str, task_id: str, finding: str) -> None:
+        start.wait()
+        statuses[i] = client.post(  # type: ignore[attr-defined]
+            f"/tasks/{task_id}", data={"finding": finding, "csrf_token": token}
+        ).status_code
+
+    threads = [threading.Thread(target=press, args=(i, *p)) for i, p in enumerate(presses)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return statuses
+
+
+@pytest.mark.postgres_only
+def test_twenty_people_saving_one_task_at_once_one_completes_it_nineteen_are_told(pg_fresh: Flask) -> None:
+    for n in range(PEOPLE):
+        users.create_user(f"police.{n}", f"Police officer {n}", "pw-at-once", ["police"], "police")
+    db.session.commit()
+    case, instance = start_test_case("parallel_checks")
+    version = instance.version
+    task_id = db.session.scalar(select(Task.id).where(Task.case_id == case.id, Task.bpmn_id == "police_check"))
+    app = make_app(pg_fresh.config["SQLALCHEMY_DATABASE_URI"])
+    presses = []
+    for n in range(PEOPLE):
+        client, token = signed_in(app, f"police.{n}", task_id)
+        presses.append((client, token, task_id, f"what officer {n} found"))
+    statuses = press_together(app, presses)
+    assert sorted(statuses) == [302] + [409] * (PEOPLE - 1), statuses
+    db.session.expire_all()
+    completed = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.name == "TASK_COMPLETED")
+    ).all()
+    assert len(completed) == 1
+    saved = db.session.get(ProcessInstance, instance.id)
+    assert saved.version == version + 1  # saved once
+    assert db.session.scalar(select(func.count()).select_from(Task).where(Task.id == task_id)) == 0
+
+
+@pytest.mark.postgres_only
+def test_three_agencies_saving_their_own_tasks_at_once_all_succeed(pg_fresh: Flask) -> None:
+    for role in ("police", "health", "ssw"):
+        users.create_user(f"{role}.at.once", f"{role} at once", "pw-at-once", [role], users_team(role))
+    db.session.commit()
+    case, instance = start_test_case("parallel_checks")
+    version = instance.version
+    app = make_app(pg_fresh.config["SQLALCHEMY_DATABASE_URI"])
+    tasks = {row.bpmn_id: row for row in db.session.scalars(select(Task).where(Task.case_id == case.id)).all()}
+    presses = []
+    for bpmn_id, task in tasks.items():
+        who = f"{task.lane}.at.once"
+        client, token = signed_in(app, who, task.id)
+        presses.append((client, token, task.id, f"{bpmn_id}: what we hold"))
+    assert len(presses) == 3
+    assert press_together(app, presses) == [302, 302, 302]
+    db.session.expire_all()
+    saved = db.session.get(ProcessInstance, instance.id)
+    assert saved.version == version + 3  # each saved in turn, none lost
+    assert set(db.session.scalars(select(Task.bpmn_id).where(Task.case_id == case.id))) == {"joint_decision"}
+
+
+def users_team(role: str) -> str:
+    from app.roles import ROLES
+
+    return ROLES[role].team
