@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import case as when
 
 from app import policy
 from app.extensions import db
@@ -209,7 +210,11 @@ def _order(sort: str) -> list[Any]:
     if sort == "waited":
         return [Task.created_at, Task.id]
     if sort == "child":
-        return [Task.subject == "", func.lower(Task.subject), Task.created_at, Task.id]
+        # A restricted record's rows go after the named ones, by age: ordered by its hidden names, their place
+        # would hint at them.
+        restricted = select(Case.restricted).where(Case.id == Task.case_id).scalar_subquery()
+        name = when((restricted, ""), else_=func.lower(Task.subject))
+        return [Task.subject == "", restricted, name, Task.created_at, Task.id]
     # Due soonest first, tasks without a due time last: SQLite sorts NULLs first and PostgreSQL last, so the
     # order says so itself rather than trusting either.
     return [Task.due_at.is_(None), Task.due_at, Task.created_at, Task.id]

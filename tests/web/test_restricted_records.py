@@ -249,3 +249,14 @@ def test_a_childs_restricted_earlier_contact_shows_as_there_but_says_nothing_mor
     page = web.another().login("ssw").get(f"/cases/{later.id}")
     assert "A restricted record: ask a team manager" in page
     assert f">{case.reference}<" not in page
+
+
+def test_sorting_a_tray_by_child_puts_restricted_records_last_whatever_their_names(fresh, web) -> None:
+    with at(NOW):
+        first = contacts.record_contact(user("fpoc"), SCENARIO["start"])
+    named = {**SCENARIO["start"], "children": [{**SCENARIO["start"]["children"][0], "name": "Zachary Zed"}]}
+    with at(NOW + timedelta(minutes=5)):
+        second = contacts.record_contact(user("fpoc"), named)
+    restrict(web, first)
+    tray = web.another().login("ssw").get("/tasks?sort=child")
+    assert tray.index(second.reference) < tray.index(first.reference)
