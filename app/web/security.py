@@ -62,9 +62,9 @@ def content_security_policy() -> str:
 
 
 class IdleEndingSessions(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, with the session's age judged by our own last-activity moment (kept
-    inside the signed cookie) instead of the age of the cookie's signature. A session then ends after the
-    idle spell rather than a month after it was last written."""
+    """Flask's signed-cookie sessions, with the session's age judged by the two moments kept inside the
+    signed cookie (last activity, and signing in) instead of the age of the cookie's signature: a session
+    ends after the idle spell or twelve hours, not a month after the cookie was last written."""
 
     def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
         serializer = self.get_signing_serializer(app)
