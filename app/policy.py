@@ -292,3 +292,32 @@ def can_see_timeline_entry(user: User, flow: str | None) -> bool:
     flow's readers; everything else on a case's timeline goes with the case."""
     check = RESTRICTED_TIMELINES.get(flow or "")
     return check is None or check(user)
+
+
+# The managers who answer for the front door as a whole: every case in flight, its clocks, the figures.
+MANAGERS = frozenset({"team_manager", "service_manager"})
+
+
+def can_see_dashboard(user: User) -> bool:
+    """Open cases by flow and step, overdue clocks first, and each team's and worker's workload."""
+    return bool(user.roles & MANAGERS)
+
+
+def can_see_figures(user: User) -> bool:
+    """The steering-group figures (§4.11, §14): counts of children and contacts, no names."""
+    return bool(user.roles & MANAGERS)
+
+
+def can_export_census(user: User) -> bool:
+    """The Children in Need census return names every referred child: the service manager sends it."""
+    return "service_manager" in user.roles
+
+
+def can_retry_failed_steps(user: User) -> bool:
+    """A step whose handler failed is parked for a manager, who sees its error and runs it again."""
+    return bool(user.roles & MANAGERS)
+
+
+def can_see_case_diagram(user: User, case: Case) -> bool:
+    """Where a case stands on its diagrams: for the managers, on a case they may see."""
+    return bool(user.roles & MANAGERS) and can_see_case(user, case)

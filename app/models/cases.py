@@ -16,6 +16,8 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
     reference: Mapped[str] = mapped_column(String(20), unique=True)
     status: Mapped[str] = mapped_column(String(20), default="open")  # open, closed
     source: Mapped[str] = mapped_column(String(20))  # phone, marf
+    # Who made the contact, as a census referral source code (app/referral_sources.py).
+    referral_source: Mapped[str | None] = mapped_column(String(3), index=True)
     # concern, early_help (a request for early help advice or support), notification, pprc
     request_type: Mapped[str] = mapped_column(String(20), default="concern")
     disabled_childrens_team: Mapped[bool] = mapped_column(Boolean, default=False)

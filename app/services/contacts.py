@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from app import schemaforms
+from app import referral_sources, schemaforms
 from app.engine.specs import ParsedBundle
 from app.extensions import db
 from app.models import Case, CasePerson, Consent, PersonRelationship, ProcessBundle, User
@@ -57,6 +57,7 @@ def record_contact(
         case = Case(
             reference=f"new-{secrets.token_hex(6)}",
             source=data.get("how_received", "phone"),
+            referral_source=referral_sources.source_of_contact(data),
             request_type=data.get("request_type") or "concern",
             concern=str(data.get("concern", "")),
             immediate_protection=data.get("immediate_protection"),

@@ -158,6 +158,7 @@ def _record(data: dict[str, Any], via: str, user: User, content: str) -> Case:
     case = Case(
         reference=f"new-{secrets.token_hex(6)}",
         source="police",
+        referral_source="6",  # police notifications come from the police
         request_type="da_notification",
         concern=str(data.get("summary", "")),
         created_by_id=user.id,

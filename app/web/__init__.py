@@ -16,16 +16,29 @@ STATIC_FILES = {"govuk-frontend.min.css", "govuk-frontend.min.js"}
 # served. Pages carry no inline script or style, so the Content-Security-Policy can forbid both.
 OWN_FILES_DIR = Path(__file__).resolve().parent / "static_own"
 OWN_FILES = {"compass-drafts.js", "compass-init.js", "compass.css"}
+# Other npm packages' built files, each served under a name of its own: the diagram viewer and the charts.
+NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
+NPM_FILES = {
+    "bpmn-navigated-viewer.js": NODE_MODULES / "bpmn-js" / "dist" / "bpmn-navigated-viewer.production.min.js",
+    "bpmn-js.css": NODE_MODULES / "bpmn-js" / "dist" / "assets" / "bpmn-js.css",
+    "diagram-js.css": NODE_MODULES / "bpmn-js" / "dist" / "assets" / "diagram-js.css",
+    "chart.umd.min.js": NODE_MODULES / "chart.js" / "dist" / "chart.umd.min.js",
+}
 
 
 def register(app: Flask) -> None:
     from app.web import (
         api,
         auth,
+        case_diagram,
         cases,
+        census,
         contacts,
+        dashboard,
         domestic_abuse,
         drafts,
+        failed_steps,
+        figures,
         information_requests,
         lado,
         mat,
@@ -38,7 +51,8 @@ def register(app: Flask) -> None:
     )
 
     flows = (mat, strategy, lado, information_requests, domestic_abuse)
-    for module in (auth, tasks, contacts, cases, people, api, drafts, outbox, retention, *flows):
+    managers = (dashboard, figures, census, failed_steps, case_diagram)
+    for module in (auth, tasks, contacts, cases, people, api, drafts, outbox, retention, *flows, *managers):
         app.register_blueprint(module.bp)
 
     security.register(app)
@@ -74,6 +88,8 @@ def register(app: Flask) -> None:
             "may_see_information_requests": user is not None and policy.can_see_information_requests(user),
             "may_manage_records": user is not None and policy.can_restrict_case(user),
             "may_review_retention": user is not None and policy.can_review_retention(user),
+            "may_see_dashboard": user is not None and policy.can_see_dashboard(user),
+            "may_see_figures": user is not None and policy.can_see_figures(user),
         }
 
     @app.route("/assets/<path:filename>")
@@ -81,6 +97,9 @@ def register(app: Flask) -> None:
     def assets(filename: str) -> Any:
         if filename in STATIC_FILES:
             return send_from_directory(ASSETS, filename, max_age=3600)
+        if filename in NPM_FILES:
+            found = NPM_FILES[filename]
+            return send_from_directory(found.parent, found.name, max_age=3600)
         if filename in OWN_FILES:
             # Revalidated on each use (an unchanged file answers 304), so a deploy's new script is seen at once.
             return send_from_directory(OWN_FILES_DIR, filename, max_age=0)
