@@ -96,6 +96,17 @@ def _referral_accepted(case: Case, fields: Mapping[str, Any], user_id: int | Non
         timeline.add(case.id, user_id, f"Referral for {child.person.name} waits for the written MARF")
     else:
         _accept(case, referral, utcnow(), user_id)
+    if route == "strategy_discussion" and referral.accepted_at is not None:
+        # Significant harm is decided before the referral exists: its outcome, a strategy discussion, is made in
+        # the same moment it is accepted (§4.16), so the one-working-day clock is met and the figures say so.
+        referral.outcome = "strategy_discussion"
+        referral.outcome_rationale = (
+            "A strategy discussion was needed at once: the child may be suffering significant harm."
+        )
+        referral.outcome_at = referral.accepted_at
+        audit.record(
+            "REFERRAL_OUTCOME_RECORDED", user_id, case_id=case.id, referral_id=referral.id, outcome=referral.outcome
+        )
 
 
 def _accept(case: Case, referral: Referral, moment: datetime, user_id: int | None) -> None:

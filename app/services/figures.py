@@ -1,0 +1,409 @@
+"""The steering-group figures (§4.11, §14), computed as docs/figures.md defines them.
+
+Every figure is counted in the database (COUNT and GROUP BY over indexed dates), never by loading cases or
+workflows, so a quarter at a large authority's scale reads only the rows of that quarter. The one figure that
+needs the working-day calendar (decisions within one working day) reads two timestamps per referral of the
+period and applies the clocks' own rule to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import ColumnElement, Select, and_, exists, func, select
+
+from app.engine.calendar import Calendar
+from app.extensions import db
+from app.models import Case, CasePerson, Referral
+from app.models.domestic_abuse import DaTriageDecision
+from app.models.mat import MatDecision
+from app.models.strategy import StrategyDiscussion
+from app.models.types import utcnow
+from app.referral_sources import SOURCES, UNKNOWN
+from app.roles import CONTACT_OUTCOMES, MAT_OUTCOMES
+
+LONDON = ZoneInfo("Europe/London")
+# A range longer than this is refused: the monthly chart would be unreadable and the steering group never asks.
+LONGEST_PERIOD_DAYS = 6 * 366
+NOT_DECIDED = "pending"
+DA_LEVELS = {
+    1: "Level 1: record only",
+    2: "Level 2: support letter",
+    3: "Level 3: early offer of help",
+    4: "Level 4: child in need or child protection",
+}
+QUARTER_NAMES = {4: "April to June", 7: "July to September", 10: "October to December", 1: "January to March"}
+
+
+@dataclass(frozen=True)
+class Period:
+    first: date
+    last: date
+
+    @property
+    def starts(self) -> datetime:
+        return _london_midnight(self.first)
+
+    @property
+    def ends(self) -> datetime:
+        """The first moment after the period: midnight in London at the end of its last day."""
+        return _london_midnight(self.last + timedelta(days=1))
+
+    @property
+    def title(self) -> str:
+        quarter = quarter_of(self.first)
+        if quarter == self:
+            year = self.first.year if self.first.month >= 4 else self.first.year - 1
+            return f"{QUARTER_NAMES[self.first.month]} {self.first.year} (quarter of {year} to {year + 1})"
+        return f"{self.first:%-d %B %Y} to {self.last:%-d %B %Y}"
+
+    def query(self) -> dict[str, str]:
+        return {"from": self.first.isoformat(), "to": self.last.isoformat()}
+
+
+def _london_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0), LONDON).astimezone(UTC)
+
+
+def quarter_of(day: date) -> Period:
+    """The financial-year quarter (April–June, July–September, October–December, January–March) holding a day."""
+    first_month = ((day.month - 1) // 3) * 3 + 1
+    first = date(day.year, first_month, 1)
+    following = date(day.year + 1, 1, 1) if first_month == 10 else date(day.year, first_month + 3, 1)
+    return Period(first, following - timedelta(days=1))
+
+
+def today_in_london(now: datetime | None = None) -> date:
+    return (now or utcnow()).astimezone(LONDON).date()
+
+
+def recent_quarters(today: date) -> list[Period]:
+    """Every quarter of this financial year and the last, newest first."""
+    year = today.year if today.month >= 4 else today.year - 1
+    quarters = []
+    for start_year in (year, year - 1):
+        for month in (4, 7, 10):
+            quarters.append(quarter_of(date(start_year, month, 1)))
+        quarters.append(quarter_of(date(start_year + 1, 1, 1)))
+    return sorted((q for q in quarters if q.first <= today), key=lambda q: q.first, reverse=True)
+
+
+class PeriodInvalid(ValueError):
+    """The dates asked for do not make a period; each error names its field for the error summary."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def period_from(values: dict[str, str], today: date) -> Period:
+    """The period a request asks for: `from` and `to` as YYYY-MM-DD (links), or each as day, month and year
+    boxes (the form); nothing asked means the quarter holding today."""
+    errors: dict[str, str] = {}
+    first = _read_day(values, "from", "start", errors)
+    last = _read_day(values, "to", "end", errors)
+    if not errors and first is None and last is None:
+        return quarter_of(today)
+    if not errors:
+        if first is None:
+            errors["from"] = "Enter the date the period starts"
+        if last is None:
+            errors["to"] = "Enter the date the period ends"
+    if errors:
+        raise PeriodInvalid(errors)
+    assert first is not None and last is not None
+    if last < first:
+        raise PeriodInvalid({"to": "The end of the period must be the same as or after its start"})
+    if (last - first).days > LONGEST_PERIOD_DAYS:
+        raise PeriodInvalid({"to": "The period must be six years or shorter"})
+    return Period(first, last)
+
+
+def _read_day(values: dict[str, str], name: str, words: str, errors: dict[str, str]) -> date | None:
+    parts = [values.get(f"{name}-{p}", "").strip() for p in ("day", "month", "year")]
+    whole = values.get(name, "").strip()
+    if not whole and not any(parts):
+        return None
+    try:
+        if whole:
+            found = date.fromisoformat(whole)
+        else:
+            day, month, year = (int(p) for p in parts)
+            found = date(year, month, day)
+    except (ValueError, OverflowError):
+        errors[name] = f"The date the period {'starts' if words == 'start' else 'ends'} must be a real date"
+        return None
+    if not 2000 <= found.year <= 2100:
+        errors[name] = f"The year the period {'starts' if words == 'start' else 'ends'} must be between 2000 and 2100"
+        return None
+    return found
+
+
+# --- The figures ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Share:
+    numerator: int
+    denominator: int
+
+    @property
+    def percent(self) -> float | None:
+        return None if self.denominator == 0 else round(100 * self.numerator / self.denominator, 1)
+
+    @property
+    def text(self) -> str:
+        if self.percent is None:
+            return "None to count"
+        return f"{self.percent:g}% ({self.numerator} of {self.denominator})"
+
+
+@dataclass(frozen=True)
+class Part:
+    key: str
+    title: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Agency:
+    code: str
+    title: str
+    contacts: int
+    referrals: int
+
+    @property
+    def conversion(self) -> Share:
+        return Share(self.referrals, self.contacts)
+
+
+@dataclass(frozen=True)
+class Month:
+    title: str
+    contacts: int
+    referrals: int
+    strategy_discussions: int
+
+
+@dataclass
+class Figures:
+    period: Period
+    worked_out_at: datetime
+    contacts: int = 0
+    contact_records: int = 0
+    referrals: int = 0
+    strategy_discussions: int = 0
+    by_source: list[Part] = field(default_factory=list)
+    by_outcome: list[Part] = field(default_factory=list)
+    conversion: Share = Share(0, 0)
+    within_one_working_day: Share = Share(0, 0)
+    re_referrals: Share = Share(0, 0)
+    mat_outcomes: list[Part] = field(default_factory=list)
+    da_levels: list[Part] = field(default_factory=list)
+    per_agency: list[Agency] = field(default_factory=list)
+    by_month: list[Month] = field(default_factory=list)
+
+
+def _counted_case() -> ColumnElement[bool]:
+    """A case the figures count: not recorded in error, and about a child's welfare (not a §12 request)."""
+    return and_(Case.voided_at.is_(None), Case.request_type != "information_request")
+
+
+def _child_contacts(starts: datetime, ends: datetime) -> Select[Any]:
+    return (
+        select(func.count(CasePerson.id))
+        .join(Case, Case.id == CasePerson.case_id)
+        .where(CasePerson.role == "child", _counted_case(), Case.created_at >= starts, Case.created_at < ends)
+    )
+
+
+def _became_referral() -> ColumnElement[bool]:
+    return exists().where(Referral.child_id == CasePerson.id, Referral.accepted_at.is_not(None))
+
+
+def _referrals(starts: datetime, ends: datetime) -> Select[Any]:
+    return (
+        select(func.count(Referral.id))
+        .join(Case, Case.id == Referral.case_id)
+        .where(_counted_case(), Referral.accepted_at >= starts, Referral.accepted_at < ends)
+    )
+
+
+def _strategy_discussions(starts: datetime, ends: datetime) -> Select[Any]:
+    return (
+        select(func.count(StrategyDiscussion.id))
+        .join(Case, Case.id == StrategyDiscussion.case_id)
+        .where(_counted_case(), StrategyDiscussion.held_at >= starts, StrategyDiscussion.held_at < ends)
+    )
+
+
+def compute(period: Period, now: datetime | None = None) -> Figures:
+    now = now or utcnow()
+    starts, ends = period.starts, period.ends
+    scalar = db.session.scalar
+    figures = Figures(period=period, worked_out_at=now)
+    figures.contacts = scalar(_child_contacts(starts, ends)) or 0
+    figures.contact_records = (
+        scalar(select(func.count(Case.id)).where(_counted_case(), Case.created_at >= starts, Case.created_at < ends))
+        or 0
+    )
+    figures.referrals = scalar(_referrals(starts, ends)) or 0
+    figures.strategy_discussions = scalar(_strategy_discussions(starts, ends)) or 0
+    converted = scalar(_child_contacts(starts, ends).where(_became_referral())) or 0
+    figures.conversion = Share(converted, figures.contacts)
+    re_referrals = scalar(_referrals(starts, ends).where(Referral.re_referral.is_(True))) or 0
+    figures.re_referrals = Share(re_referrals, figures.referrals)
+    figures.within_one_working_day = _decided_within_a_working_day(starts, ends, now)
+    figures.by_source = _by_source(starts, ends)
+    figures.by_outcome = _by_outcome(starts, ends)
+    figures.per_agency = _per_agency(starts, ends)
+    figures.mat_outcomes = _mat_outcomes(starts, ends)
+    figures.da_levels = _da_levels(starts, ends)
+    figures.by_month = _by_month(period)
+    return figures
+
+
+def _grouped(query: Select[Any]) -> dict[Any, int]:
+    return {key: count for key, count in db.session.execute(query).all()}
+
+
+def _source_key() -> ColumnElement[str]:
+    return func.coalesce(Case.referral_source, UNKNOWN)
+
+
+def _by_source(starts: datetime, ends: datetime) -> list[Part]:
+    counts = _grouped(
+        _child_contacts(starts, ends)
+        .with_only_columns(_source_key(), func.count(CasePerson.id))
+        .group_by(_source_key())
+    )
+    return [Part(code, f"{code} {title}", counts.get(code, 0)) for code, title in SOURCES.items()]
+
+
+def _by_outcome(starts: datetime, ends: datetime) -> list[Part]:
+    outcome = func.coalesce(CasePerson.outcome, NOT_DECIDED)
+    counts = _grouped(
+        _child_contacts(starts, ends).with_only_columns(outcome, func.count(CasePerson.id)).group_by(outcome)
+    )
+    titles = {**CONTACT_OUTCOMES, NOT_DECIDED: "Not decided yet"}
+    parts = [Part(key, title, counts.pop(key, 0)) for key, title in titles.items()]
+    # An outcome set by a flow but not among the nine (a hand-over's own word) is still counted, under its key.
+    parts += [Part(key, key, count) for key, count in sorted(counts.items())]
+    return parts
+
+
+def _per_agency(starts: datetime, ends: datetime) -> list[Agency]:
+    base = _child_contacts(starts, ends)
+    contacts = _grouped(base.with_only_columns(_source_key(), func.count(CasePerson.id)).group_by(_source_key()))
+    referred = _grouped(
+        base.where(_became_referral())
+        .with_only_columns(_source_key(), func.count(CasePerson.id))
+        .group_by(_source_key())
+    )
+    return [
+        Agency(code, f"{code} {title}", contacts.get(code, 0), referred.get(code, 0))
+        for code, title in SOURCES.items()
+        if contacts.get(code)
+    ]
+
+
+def _mat_outcomes(starts: datetime, ends: datetime) -> list[Part]:
+    counts = _grouped(
+        select(MatDecision.outcome, func.count(MatDecision.id))
+        .join(Case, Case.id == MatDecision.case_id)
+        .where(_counted_case(), MatDecision.decided_at >= starts, MatDecision.decided_at < ends)
+        .group_by(MatDecision.outcome)
+    )
+    return [Part(key, title, counts.get(key, 0)) for key, title in MAT_OUTCOMES.items()]
+
+
+def _da_levels(starts: datetime, ends: datetime) -> list[Part]:
+    counts = _grouped(
+        select(DaTriageDecision.level, func.count(DaTriageDecision.id))
+        .join(Case, Case.id == DaTriageDecision.case_id)
+        .where(_counted_case(), DaTriageDecision.decided_at >= starts, DaTriageDecision.decided_at < ends)
+        .group_by(DaTriageDecision.level)
+    )
+    return [Part(str(level), title, counts.get(level, 0)) for level, title in DA_LEVELS.items()]
+
+
+def _decided_within_a_working_day(starts: datetime, ends: datetime, now: datetime) -> Share:
+    calendar = Calendar.from_settings(current_app.config)
+    rows = db.session.execute(
+        select(Referral.accepted_at, Referral.outcome_at)
+        .join(Case, Case.id == Referral.case_id)
+        .where(_counted_case(), Referral.accepted_at >= starts, Referral.accepted_at < ends)
+    ).all()
+    counted = within = 0
+    for accepted_at, outcome_at in rows:
+        due = calendar.add_working_days(accepted_at, 1)
+        if outcome_at is None and due > now:
+            continue  # still inside its working day: neither met nor missed yet
+        counted += 1
+        if outcome_at is not None and outcome_at <= due:
+            within += 1
+    return Share(within, counted)
+
+
+def _months(period: Period) -> list[Period]:
+    months = []
+    first = period.first
+    while first <= period.last:
+        following = date(first.year + 1, 1, 1) if first.month == 12 else date(first.year, first.month + 1, 1)
+        months.append(Period(first, min(period.last, following - timedelta(days=1))))
+        first = following
+    return months
+
+
+def _by_month(period: Period) -> list[Month]:
+    found = []
+    for month in _months(period):
+        starts, ends = month.starts, month.ends
+        found.append(
+            Month(
+                title=f"{month.first:%B %Y}",
+                contacts=db.session.scalar(_child_contacts(starts, ends)) or 0,
+                referrals=db.session.scalar(_referrals(starts, ends)) or 0,
+                strategy_discussions=db.session.scalar(_strategy_discussions(starts, ends)) or 0,
+            )
+        )
+    return found
+
+
+def as_rows(figures: Figures) -> list[list[Any]]:
+    """One row per figure and part, for the CSV: measure, part, numerator, denominator, value."""
+    rows: list[list[Any]] = [["measure", "part", "numerator", "denominator", "value"]]
+    for measure, count in (
+        ("contacts", figures.contacts),
+        ("contact_records", figures.contact_records),
+        ("referrals", figures.referrals),
+        ("strategy_discussions", figures.strategy_discussions),
+    ):
+        rows.append([measure, "", count, "", count])
+    for measure, share in (
+        ("conversion_to_referral", figures.conversion),
+        ("referral_decisions_within_one_working_day", figures.within_one_working_day),
+        ("re_referrals_within_12_months", figures.re_referrals),
+    ):
+        rows.append([measure, "", share.numerator, share.denominator, "" if share.percent is None else share.percent])
+    for measure, parts in (
+        ("contacts_by_source", figures.by_source),
+        ("contacts_by_outcome", figures.by_outcome),
+        ("mat_outcomes", figures.mat_outcomes),
+        ("da_triage_levels", figures.da_levels),
+    ):
+        rows += [[measure, part.title, part.count, "", part.count] for part in parts]
+    for agency in figures.per_agency:
+        share = agency.conversion
+        rows.append(["per_agency_conversion", agency.title, share.numerator, share.denominator, share.percent or 0])
+    for month in figures.by_month:
+        rows.append(["contacts_by_month", month.title, month.contacts, "", month.contacts])
+        rows.append(["referrals_by_month", month.title, month.referrals, "", month.referrals])
+        rows.append(
+            ["strategy_discussions_by_month", month.title, month.strategy_discussions, "", month.strategy_discussions]
+        )
+    return rows
