@@ -20,6 +20,7 @@ ENVIRONMENT = {
     "SESSION_COOKIE_SECURE": "1 when served over HTTPS",
     "COMPASS_IDLE_MINUTES": "minutes without activity after which a signed-in session ends (default 30)",
     "COMPASS_CLOSURE_DAYS": "the council's own closure days as comma-separated ISO dates (2026-12-29,2026-12-30)",
+    "COMPASS_CENSUS_LA_CODE": "the council's code in the DfE's Children in Need census (default 893)",
     "SMTP_HOST": "SMTP server for e-mails from the outbox (unset: e-mails go to the local sink, listed at /outbox)",
     "SMTP_PORT": "its port (default 25)",
     "SMTP_USERNAME": "user name to sign in to the SMTP server, if it asks for one",
@@ -77,6 +78,8 @@ def from_environment() -> dict[str, object]:
         "OFFICE_OPENS": OFFICE_OPENS,
         "OFFICE_CLOSES": OFFICE_CLOSES,
         "CLOSURE_DAYS": closure_days(os.environ.get("COMPASS_CLOSURE_DAYS", "")),
+        # The council's code in the DfE's returns (the Children in Need census); 893 is Shropshire.
+        "CENSUS_LA_CODE": os.environ.get("COMPASS_CENSUS_LA_CODE", "893"),
         "SMTP_HOST": os.environ.get("SMTP_HOST", ""),
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
         "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),
