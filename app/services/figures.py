@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, and_, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, select
 
 from app.engine.calendar import Calendar
 from app.extensions import db
@@ -272,7 +272,9 @@ def _grouped(query: Select[Any]) -> dict[Any, int]:
 
 
 def _source_key() -> ColumnElement[str]:
-    return func.coalesce(Case.referral_source, UNKNOWN)
+    # A literal, not a bound parameter: PostgreSQL matches GROUP BY to the select list only when both say the
+    # same text, and two bound parameters are two different expressions to it.
+    return func.coalesce(Case.referral_source, literal(UNKNOWN, literal_execute=True))
 
 
 def _by_source(starts: datetime, ends: datetime) -> list[Part]:
@@ -285,7 +287,7 @@ def _by_source(starts: datetime, ends: datetime) -> list[Part]:
 
 
 def _by_outcome(starts: datetime, ends: datetime) -> list[Part]:
-    outcome = func.coalesce(CasePerson.outcome, NOT_DECIDED)
+    outcome = func.coalesce(CasePerson.outcome, literal(NOT_DECIDED, literal_execute=True))
     counts = _grouped(
         _child_contacts(starts, ends).with_only_columns(outcome, func.count(CasePerson.id)).group_by(outcome)
     )
