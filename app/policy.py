@@ -145,6 +145,15 @@ def name_shown(case: Case | None, name: str | None) -> str | None:
     return RESTRICTED_NAME if case is not None and case.restricted and name else name
 
 
+def names_shown(restricted: bool, names: list[str]) -> list[str]:
+    """A case's children's names as a list may show them, from a row read as plain columns: a restricted
+    record's names never appear, and it is one line whatever its number of children, since how many there
+    are would be a hint."""
+    if restricted:
+        return [RESTRICTED_NAME] if names else []
+    return names
+
+
 def opened_if_restricted(user: User, case: Case) -> bool:
     """False for a restricted record this user has not opened with a reason (every page showing a case's
     details, its flows' own pages included, asks first)."""

@@ -333,7 +333,7 @@ def _open_tasks(
                 task_id=task_id,
                 case_id=case_id,
                 reference=case.reference,
-                children=_shown(case.restricted, case.children or ([subject] if subject else [])),
+                children=policy.names_shown(case.restricted, case.children or ([subject] if subject else [])),
                 flow=flow,
                 flow_title=flow_title(flow),
                 step=step,
@@ -377,14 +377,6 @@ def _cases_of(case_ids: list[int]) -> dict[int, _CaseBits]:
             if child is not None:
                 case.children.append(child)
     return found
-
-
-def _shown(restricted: bool, names: list[str]) -> list[str]:
-    """policy.name_shown's rule, applied to a row read as columns: a restricted record's names never appear,
-    and it is one line whatever its number of children, since how many there are would be a hint."""
-    if restricted:
-        return [policy.RESTRICTED_NAME] if names else []
-    return names
 
 
 def _clock(due_at: datetime | None, now: datetime, today: date) -> str | None:
