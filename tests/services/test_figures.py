@@ -86,9 +86,9 @@ def test_the_csv_rows_carry_every_figure(known) -> None:
     rows = figures.as_rows(known)
     assert rows[0] == ["measure", "part", "numerator", "denominator", "value"]
     by_measure = {(r[0], r[1]): r[2:] for r in rows[1:]}
-    assert by_measure[("contacts", "")] == [8, "", 8]
-    assert by_measure[("referral_decisions_within_one_working_day", "")] == [2, 4, 50.0]
-    assert by_measure[("re_referrals_within_12_months", "")] == [2, 5, 40.0]
+    assert by_measure[("contacts", "")] == [13, "", 13]
+    assert by_measure[("referral_decisions_within_one_working_day", "")] == [5, 8, 62.5]
+    assert by_measure[("re_referrals_within_12_months", "")] == [2, 9, 22.2]
     assert by_measure[("da_triage_levels", "Level 4: child in need or child protection")] == [1, "", 1]
 
 

@@ -33,16 +33,16 @@ def test_the_quarter_shows_each_figure_worked_out_by_hand(manager) -> None:
     page = manager.get(QUARTER)
     assert "October to December 2026 (quarter of 2026 to 2027)" in page
     assert _headline(page) == {
-        "Contacts (children)": "8",
-        "Contact records": "6",
-        "Referrals (children)": "5",
+        "Contacts (children)": "13",
+        "Contact records": "11",
+        "Referrals (children)": "9",
         "Strategy discussions": "1",
-        "Conversion to referral": "50% (4 of 8)",
-        "Referral decisions within one working day": "50% (2 of 4)",
-        "Re-referrals within 12 months": "40% (2 of 5)",
+        "Conversion to referral": "61.5% (8 of 13)",
+        "Referral decisions within one working day": "62.5% (5 of 8)",
+        "Re-referrals within 12 months": "22.2% (2 of 9)",
     }
     by_month = page[page.index('id="by-month"') :]
-    assert re.search(r"December 2026</th>\s*<td[^>]*>3</td>\s*<td[^>]*>2</td>\s*<td[^>]*>1</td>", by_month)
+    assert re.search(r"December 2026</th>\s*<td[^>]*>7</td>\s*<td[^>]*>5</td>\s*<td[^>]*>1</td>", by_month)
     # The charts carry the same numbers, for the script to draw.
     assert "data-series=" in page and "chart.umd.min.js" in page
 
@@ -64,7 +64,7 @@ def test_no_dates_means_this_quarter(manager) -> None:
 def test_a_range_typed_in_the_boxes(manager) -> None:
     page = manager.get("/figures?from-day=1&from-month=11&from-year=2026&to-day=30&to-month=11&to-year=2026")
     assert "1 November 2026 to 30 November 2026" in page
-    assert _headline(page)["Contacts (children)"] == "2"
+    assert _headline(page)["Contacts (children)"] == "3"
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ def test_a_bad_period_is_refused_in_words_with_the_input_kept(manager, query: st
 
 def test_the_print_view_has_the_tables_without_the_charts(manager) -> None:
     page = manager.get("/figures/print?from=2026-10-01&to=2026-12-31")
-    assert _headline(page)["Referrals (children)"] == "5"
+    assert _headline(page)["Referrals (children)"] == "9"
     assert "<canvas" not in page and "chart.umd.min.js" not in page
 
 
@@ -107,7 +107,7 @@ def test_the_csv_has_one_row_per_figure_and_part(manager) -> None:
     assert 'filename="compass-figures-2026-10-01-to-2026-12-31.csv"' in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0] == ["measure", "part", "numerator", "denominator", "value"]
-    assert ["conversion_to_referral", "", "4", "8", "50.0"] in rows
+    assert ["conversion_to_referral", "", "8", "13", "61.5"] in rows
     assert ["contacts_by_source", "6 Police", "3", "", "3"] in rows
     assert ["mat_outcomes", "Further agency checks", "1", "", "1"] in rows
     assert ["referrals_by_month", "October 2026", "3", "", "3"] in rows
