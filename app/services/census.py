@@ -188,6 +188,12 @@ def period_from(values: dict[str, str], today: date) -> Period:
     if errors:
         raise PeriodInvalid(errors)
     assert first is not None and last is not None
+    for name, day, verb in (("from", first, "starts"), ("to", last, "ends")):
+        # The census began long after 2000; far-off years would only overflow the date arithmetic.
+        if not 2000 <= day.year <= 2100:
+            errors[name] = f"The year the period {verb} must be between 2000 and 2100"
+    if errors:
+        raise PeriodInvalid(errors)
     if last < first:
         raise PeriodInvalid({"to": "The date the period ends must be the same as or after the date it starts"})
     if (last - first).days > LONGEST_PERIOD_DAYS:
@@ -293,7 +299,7 @@ def collect(period: Period) -> list[ChildRecord]:
         )
         .order_by(Referral.person_id, Referral.accepted_at, Referral.id)
     ).all()
-    enquiries = _s47_enquiries({referral.case_id for referral, *_ in rows}, period)
+    enquiries = _s47_enquiries(period)
     children: dict[int, ChildRecord] = {}
     for referral, child, person, source in rows:
         assert referral.accepted_at is not None
@@ -375,14 +381,15 @@ def _upn_unknown(record: ChildRecord, period: Period) -> str | None:
     return UPN_NOT_SCHOOL_AGE if record.born > school_age_from else None
 
 
-def _s47_enquiries(case_ids: set[int], period: Period) -> dict[int, list[StrategyDiscussion]]:
-    if not case_ids:
-        return {}
+def _s47_enquiries(period: Period) -> dict[int, list[StrategyDiscussion]]:
+    """The s47 enquiries of the cases whose referrals the return holds, by case; the cases are named by a
+    sub-query, since a list of ids as parameters has a limit a long period at a large council would pass."""
+    referred = select(Referral.case_id).where(Referral.accepted_at >= period.starts, Referral.accepted_at < period.ends)
     found: dict[int, list[StrategyDiscussion]] = {}
     for row in db.session.scalars(
         select(StrategyDiscussion)
         .where(
-            StrategyDiscussion.case_id.in_(sorted(case_ids)),
+            StrategyDiscussion.case_id.in_(referred),
             StrategyDiscussion.s47.is_(True),
             StrategyDiscussion.s47_started_at.is_not(None),
             StrategyDiscussion.s47_started_at < period.ends,

@@ -49,7 +49,9 @@ def check() -> Any:
         return render_template("census/check.html", form=asked, errors=err.errors, result=None), 400
     result = census.export(period)
     checked = census.check_return(result)
-    page = page_number(request.args.get("page"))
+    # A page past the end shows the last one, as the dashboard does.
+    last_page = max(1, -(-len(checked.findings) // FINDINGS_PER_PAGE))
+    page = min(page_number(request.args.get("page")), last_page)
     shown = checked.findings[(page - 1) * FINDINGS_PER_PAGE : page * FINDINGS_PER_PAGE]
     return render_template(
         "census/check.html",

@@ -138,6 +138,29 @@ def test_bad_dates_are_named_and_the_input_kept(web) -> None:
     assert exported() == []
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("from=9999-12-31&to=9999-12-31", "starts"),
+        ("from=0001-01-01&to=0001-01-02", "starts"),
+        ("from-day=1&from-month=4&from-year=0001&to=2027-03-31", "starts"),
+        ("from=2026-04-01&to=2101-01-01", "ends"),
+    ],
+)
+def test_far_off_years_are_refused_in_words(web, query: str, field: str) -> None:
+    manager = web.login("service_manager")
+    for url in (f"/census?{query}", f"/census/download?{query}"):
+        response = manager.client.get(url)
+        assert response.status_code == 400, url
+        assert f"The year the period {field} must be between 2000 and 2100" in response.get_data(as_text=True)
+
+
+def test_a_page_of_findings_past_the_end_shows_the_last_page(web) -> None:
+    contact([{"name": "Nia Nodate", "sex": "female"}])
+    page = web.login("service_manager").get(f"/census?{THE_YEAR}&page=999999")
+    assert "8525Q" in page
+
+
 @pytest.mark.parametrize("role", ["team_manager", "ssw", "admin"])
 def test_nobody_but_the_service_manager_gets_the_return(web, role: str) -> None:
     contact([{"name": "Pip Private", "date_of_birth": "2020-02-02", "sex": "male"}])
