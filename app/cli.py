@@ -10,10 +10,11 @@ from app.services.worker import POLL_INTERVAL
 
 
 def register(app: Flask) -> None:
-    from app import cli_api, cli_records
+    from app import cli_api, cli_demo_data, cli_records
 
     cli_records.register(app)
     cli_api.register(app)
+    cli_demo_data.register(app)
 
     audit = click.Group("audit", help="The audit trail.")
     app.cli.add_command(audit)
@@ -76,18 +77,31 @@ def register(app: Flask) -> None:
         """Wake instances whose timers are due and deliver the outbox's due e-mails."""
         import time
 
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
         from app.services import worker as work
 
         while True:
-            woken, delivered = work.work_once()
-            if once:
-                click.echo(f"woke {woken} instance(s), delivered {delivered} e-mail(s)")
-                return
-            if woken >= work.BATCH:
-                continue  # a full batch: more may be due now, so go again at once
+            try:
+                woken, delivered = work.work_once()
+                if once:
+                    click.echo(f"woke {woken} instance(s), delivered {delivered} e-mail(s)")
+                    return
+                if woken >= work.BATCH:
+                    continue  # a full batch: more may be due now, so go again at once
+                until_next = work.seconds_to_next_wake()
+            except (OperationalError, InterfaceError) as err:
+                if once:
+                    raise
+                # The database went away mid-pass (a restart, a failover, a cut connection): the pass's
+                # transaction rolled back, so nothing is half done. Drop the dead connection and go again
+                # after the interval, rather than stop firing timers and sending e-mails for good.
+                click.echo(f"worker: lost the database ({type(err.orig).__name__}); trying again", err=True)
+                db.session.remove()
+                time.sleep(interval)
+                continue
             # Sleep until the next timer is due, but never longer than the interval: e-mails to retry and
             # timers set by the web app since this pass are looked at within one interval.
-            until_next = work.seconds_to_next_wake()
             if until_next is None or (woken == 0 and until_next == 0):
                 pause = interval  # nothing waits, or what is due did not fire this pass: never spin
             else:

@@ -24,7 +24,8 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
     concern: Mapped[str] = mapped_column(Text, default="")
     immediate_protection: Mapped[bool | None] = mapped_column()
     consent: Mapped[str | None] = mapped_column(String(20))  # given, refused, not_obtained (at intake)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Indexed: the figures and the dashboard count contacts made in a period.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A phone referral from a professional is followed by the written MARF; a referral waits for it (§4.16).

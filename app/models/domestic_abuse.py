@@ -56,5 +56,5 @@ class DaTriageDecision(db.Model):  # type: ignore[name-defined,misc]
     protective_factors: Mapped[list[Any]] = mapped_column(JSON, default=list)
     threshold: Mapped[str | None] = mapped_column(String(10))  # s17 or s47, for level 4
     rationale: Mapped[str] = mapped_column(Text)
-    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)  # the figures' period
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

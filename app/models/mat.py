@@ -25,7 +25,7 @@ class MatDecision(db.Model):  # type: ignore[name-defined,misc]
     rationale: Mapped[str] = mapped_column(Text)
     # The defensible decision to override parental consent, required for further checks (§5.1).
     consent_override_reason: Mapped[str | None] = mapped_column(Text)
-    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)  # the figures' period
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     # After further checks: one of the contact outcomes, or strategy_discussion.
     final_outcome: Mapped[str | None] = mapped_column(String(40))

@@ -15,8 +15,13 @@ ACTION_FIELD = "_action"
 DATE_PARTS = ("day", "month", "year")
 
 _ABSENT = object()
-_WHOLE_NUMBER = re.compile(r"[+-]?\d+")
+# int() refuses a number thousands of digits long: one longer than any answer could be is kept as typed, so
+# validation says it is not a whole number.
+_WHOLE_NUMBER = re.compile(r"[+-]?\d{1,300}")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+# A list item's number as the pages write it: the digits 0 to 9 only (\d and isdigit() also take "٣" and "²"),
+# and few of them, since int() refuses a number thousands of digits long and no list holds a million items.
+_ITEM_NUMBER = "[0-9]{1,6}"
 
 
 def posted_action(form: MultiDict) -> str | None:
@@ -94,7 +99,7 @@ def _choice_value(f: Field, raw: str) -> Any:
 
 
 def _parse_list(f: Field, form: MultiDict, path: str, keep_blank: bool) -> list[dict]:
-    pattern = re.compile(re.escape(path) + r"\.(\d+)\.")
+    pattern = re.compile(re.escape(path) + rf"\.({_ITEM_NUMBER})\.")
     indexes = sorted({int(m.group(1)) for name in form if (m := pattern.match(name))})
     items = []
     for index in indexes:
@@ -137,7 +142,7 @@ def apply_action(schema: dict, data: dict, action: str) -> dict:
     parts = target.split(".") if target else []
     index = None
     if verb == "remove":
-        if len(parts) < 2 or not parts[-1].isdigit():
+        if len(parts) < 2 or not re.fullmatch(_ITEM_NUMBER, parts[-1]):
             return result
         parts, index = parts[:-1], int(parts[-1])
     elif verb != "add":
@@ -172,6 +177,10 @@ def _find_list(fields: list[Field], data: dict, parts: list[str]) -> tuple[Field
         return None
     if not rest:
         return f, items
-    if not rest[0].isdigit() or int(rest[0]) >= len(items) or not isinstance(items[int(rest[0])], dict):
+    if (
+        not re.fullmatch(_ITEM_NUMBER, rest[0])
+        or int(rest[0]) >= len(items)
+        or not isinstance(items[int(rest[0])], dict)
+    ):
         return None
     return _find_list(f.fields, items[int(rest[0])], rest[1:])

@@ -5,9 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from .model import Field, count_of, field_id, lower_first, object_fields, walk
+
+# A NUL character is no part of any answer, and PostgreSQL cannot keep one in a text column: text holding it is
+# not the text a question asks for, so it is refused as an answer of the wrong kind ("Enter a valid ...").
+_Validator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+        "string", lambda _checker, instance: isinstance(instance, str) and "\x00" not in instance
+    ),
+)
 
 _CHOICE_KINDS = ("radios", "select", "boolean", "checkboxes")
 _CHOICE_KEYWORDS = ("enum", "const", "oneOf", "anyOf")
@@ -23,7 +32,7 @@ class FieldError:
 def validate(schema: dict, data: dict) -> list[FieldError]:
     """Problems with `data`, one per question (the first found), in the order the questions are shown."""
     fields = object_fields(schema)
-    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    validator = _Validator(schema, format_checker=FormatChecker())
     found: dict[str, tuple[tuple[int, ...], FieldError]] = {}
     for error in validator.iter_errors(data):
         for parts in _instance_paths(error):

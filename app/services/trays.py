@@ -178,7 +178,8 @@ def _read(args: Mapping[str, str], options: dict[str, list[tuple[str, str]]]) ->
             ignored.append(f"There are no tasks here for the {word} you chose, so that choice was left off.")
     page = (args.get("page") or "").strip()
     if page:
-        if page.isdigit() and int(page) >= 1:
+        # Only 0 to 9 ("²" passes isdigit() but not int()), and few enough to be a page a list could have.
+        if page.isascii() and page.isdigit() and len(page) < 7 and int(page) >= 1:
             filters.page = int(page)
         else:
             ignored.append("The page number was not one we know, so the first page is shown.")

@@ -41,7 +41,8 @@ def authenticate(username: str, password: str) -> User | None:
     are counted as surely as guesses sent one by one: the try past the limit is refused unchecked."""
     typed = username.strip().lower()[:80]
     key = guard_key(typed)
-    user = db.session.scalar(select(User).where(User.username == typed))
+    # No username holds a NUL, and PostgreSQL refuses to compare text holding one: such a name signs nobody in.
+    user = None if "\x00" in typed else db.session.scalar(select(User).where(User.username == typed))
     now = utcnow()
     limit = int(current_app.config.get("LOGIN_MAX_FAILURES", MAX_FAILURES))
     lock_for = timedelta(minutes=int(current_app.config.get("LOGIN_LOCK_MINUTES", LOCK_MINUTES)))

@@ -15,7 +15,7 @@ STATIC_FILES = {"govuk-frontend.min.css", "govuk-frontend.min.js"}
 # Our own scripts and styles, kept in the repository (not from npm); each file is named here, nothing else is
 # served. Pages carry no inline script or style, so the Content-Security-Policy can forbid both.
 OWN_FILES_DIR = Path(__file__).resolve().parent / "static_own"
-OWN_FILES = {"compass-drafts.js", "compass-init.js", "compass.css"}
+OWN_FILES = {"compass-diagram.js", "compass-drafts.js", "compass-figures.js", "compass-init.js", "compass.css"}
 # Other npm packages' built files, each served under a name of its own: the diagram viewer and the charts.
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 NPM_FILES = {
@@ -49,7 +49,10 @@ def register(app: Flask) -> None:
         strategy,
         tasks,
     )
+    from app.web.converters import RecordId
 
+    # Before any route is added, so every <int:...> in an address is a record id no larger than a real one.
+    app.url_map.converters["int"] = RecordId
     flows = (mat, strategy, lado, information_requests, domestic_abuse)
     managers = (dashboard, figures, census, failed_steps, case_diagram)
     for module in (auth, tasks, contacts, cases, people, api, drafts, outbox, retention, *flows, *managers):
@@ -64,9 +67,12 @@ def register(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> Any:
+        from sqlalchemy.orm import joinedload
+
         from app.models import User
 
-        return db.session.get(User, int(user_id))
+        # Every request reads the user's roles and most their team: one query for all three.
+        return db.session.get(User, int(user_id), options=[joinedload(User.team), joinedload(User.role_rows)])
 
     @app.context_processor
     def navigation() -> dict[str, Any]:
@@ -90,6 +96,8 @@ def register(app: Flask) -> None:
             "may_review_retention": user is not None and policy.can_review_retention(user),
             "may_see_dashboard": user is not None and policy.can_see_dashboard(user),
             "may_see_figures": user is not None and policy.can_see_figures(user),
+            "may_retry_failed_steps": user is not None and policy.can_retry_failed_steps(user),
+            "may_export_census": user is not None and policy.can_export_census(user),
         }
 
     @app.route("/assets/<path:filename>")

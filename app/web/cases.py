@@ -26,7 +26,12 @@ def case(case_id: int) -> Any:
         return _reason_page(case_id, "", None)
     except Forbidden as err:
         abort(403, str(err))
-    return render_template("cases/case.html", view=view, done=request.args.get("done"))
+    return render_template(
+        "cases/case.html",
+        view=view,
+        done=request.args.get("done"),
+        may_see_case_diagram=policy.can_see_case_diagram(current_user, view.case),
+    )
 
 
 def _reason_page(case_id: int, reason: str, error: str | None) -> Any:

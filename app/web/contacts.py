@@ -52,8 +52,8 @@ def _reopening(case_id: str | None) -> tuple[Case | None, dict[str, Any]]:
     """The closed contact a new one re-opens, with its earlier answers to start from."""
     if not case_id:
         return None, {}
-    if not case_id.isdigit():
-        abort(404)
+    if not (case_id.isascii() and case_id.isdigit()) or len(case_id) > 9:
+        abort(404)  # not a case number: "²" passes isdigit() but not int(), and no case's id is ten digits long
     try:
         return case_actions.reopen_data(current_user, int(case_id))
     except NotFound:

@@ -2,4 +2,7 @@
 
 
 def page_number(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and 0 < len(value) < 7 and int(value) > 0 else 1
+    # Only the digits 0 to 9: isdigit() alone lets through "²", which int() cannot read.
+    if value and value.isascii() and value.isdigit() and 0 < len(value) < 7 and int(value) > 0:
+        return int(value)
+    return 1

@@ -303,6 +303,10 @@ def url_for_rule(rule: str, world: World) -> str | None:
         values["<int:item_id>"] = world.discussion
     elif rule.startswith("/letters-to-post/"):
         values["<int:item_id>"] = world.letter
+    elif rule.startswith("/failed-steps/"):
+        # The contact's own flow: a step that has not failed, so a retry is let in and runs nothing.
+        query = select(ProcessInstance.id).where(ProcessInstance.case_id == world.contact)
+        values["<int:instance_id>"] = db.session.scalar(query)
     url = rule
     for placeholder, value in values.items():
         url = url.replace(placeholder, str(value))

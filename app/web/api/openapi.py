@@ -227,6 +227,8 @@ SCHEMAS["NotificationReceived"] = {
 CASE_ID = {"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
+# A body with `errors` (or `completed_by`) still carries `error`, so it is an Error as well: the answers that may
+# take either shape are described with anyOf, since oneOf would call such a body invalid for matching both.
 PATHS: dict[str, Any] = {
     "/api/openapi.json": {
         "get": {
@@ -273,7 +275,7 @@ PATHS: dict[str, Any] = {
                 "422": {
                     "description": "The data does not match the start form (errors), or the Idempotency-Key was "
                     "used before for a different request (error only).",
-                    "content": {"application/json": {"schema": {"oneOf": [_ref("ValidationErrors"), _ref("Error")]}}},
+                    "content": {"application/json": {"schema": {"anyOf": [_ref("ValidationErrors"), _ref("Error")]}}},
                 },
             },
         }
@@ -319,7 +321,7 @@ PATHS: dict[str, Any] = {
                     "description": "The notification has problems, one message per answer (errors); or its police "
                     "reference was already used for a different notification (errors.police_reference); or the "
                     "Idempotency-Key was used for a different request (error only).",
-                    "content": {"application/json": {"schema": {"oneOf": [_ref("ValidationErrors"), _ref("Error")]}}},
+                    "content": {"application/json": {"schema": {"anyOf": [_ref("ValidationErrors"), _ref("Error")]}}},
                 },
             },
         }
@@ -333,6 +335,10 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json(_ref("Case"), "The case."),
                 "401": UNAUTHORISED,
+                "403": _error(
+                    "A restricted case you may open: it opens in Compass, where the reason is asked. Or the token "
+                    "lacks the read scope."
+                ),
                 "404": _error("No such case, or one you may not see: the two are answered alike."),
             },
         }
@@ -383,7 +389,7 @@ PATHS: dict[str, Any] = {
                 "403": _error("The task is not yours to do."),
                 "404": _error("No task with this id is waiting."),
                 "409": _json(
-                    {"oneOf": [_ref("Conflict"), _ref("Error")]},
+                    {"anyOf": [_ref("Conflict"), _ref("Error")]},
                     "Someone already completed the task (who and when), or the case was too busy to save.",
                 ),
                 "422": _json(_ref("ValidationErrors"), "The answers do not match the task's form."),
@@ -391,6 +397,16 @@ PATHS: dict[str, Any] = {
         }
     },
 }
+
+# A token whose scopes do not cover an operation is refused with 403 before the operation runs, whatever it is.
+INSUFFICIENT_SCOPE = {
+    "description": 'The token\'s scopes do not allow this (error="insufficient_scope" names the scope needed).',
+    "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    "content": {"application/json": {"schema": _ref("Error")}},
+}
+for _operations in PATHS.values():
+    for _operation in _operations.values():
+        _operation["responses"].setdefault("403", INSUFFICIENT_SCOPE)
 
 
 def document() -> dict[str, Any]:

@@ -3,6 +3,8 @@ itself is checked for every route in auth.py before the view runs."""
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -16,6 +18,7 @@ from app.web.api.auth import caller
 from app.web.api.errors import ApiError
 
 MAX_KEY_LENGTH = 200
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @bp.get("/openapi.json")
@@ -144,10 +147,39 @@ def _case_body(case_id: int, after_task: bool = False) -> dict[str, Any]:
 
 
 def _json_body() -> dict[str, Any]:
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = request.get_json(force=True, silent=True)
+    except RecursionError:
+        body = None  # nested deeper than the parser goes: no form has answers like that
     if not isinstance(body, dict):
         raise ApiError(400, "Send the body as a JSON object, with the header Content-Type: application/json.")
+    if not _storable(body):
+        raise ApiError(
+            400,
+            "The body is not plain JSON: it holds NaN or Infinity, or an unpaired surrogate escape such as \\ud800. "
+            "Send numbers as finite numbers and text as UTF-8.",
+        )
     return body
+
+
+def _storable(body: Any) -> bool:
+    """Python's JSON parser lets through NaN, Infinity and lone surrogate escapes, none of which is JSON text;
+    the database cannot store the last at all, so they are refused here rather than failing on saving."""
+    pending = [body]
+    while pending:  # not recursive: a body may be nested as deep as the parser allows
+        value = pending.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return False
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                return False
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return True
 
 
 def _idempotency_key() -> str | None:
