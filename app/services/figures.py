@@ -206,6 +206,7 @@ class Figures:
     da_levels: list[Part] = field(default_factory=list)
     per_agency: list[Agency] = field(default_factory=list)
     by_month: list[Month] = field(default_factory=list)
+    contacts_by_month: list[int] = field(default_factory=list)
 
 
 def _counted_case() -> ColumnElement[bool]:
@@ -246,24 +247,19 @@ def compute(period: Period, now: datetime | None = None) -> Figures:
     starts, ends = period.starts, period.ends
     scalar = db.session.scalar
     figures = Figures(period=period, worked_out_at=now)
-    figures.contacts = scalar(_child_contacts(starts, ends)) or 0
+    _from_child_contacts(figures, starts, ends, _months(period))
     figures.contact_records = (
         scalar(select(func.count(Case.id)).where(_counted_case(), Case.created_at >= starts, Case.created_at < ends))
         or 0
     )
     figures.referrals = scalar(_referrals(starts, ends)) or 0
     figures.strategy_discussions = scalar(_strategy_discussions(starts, ends)) or 0
-    converted = scalar(_child_contacts(starts, ends).where(_became_referral())) or 0
-    figures.conversion = Share(converted, figures.contacts)
     re_referrals = scalar(_referrals(starts, ends).where(Referral.re_referral.is_(True))) or 0
     figures.re_referrals = Share(re_referrals, figures.referrals)
     figures.within_one_working_day = _decided_within_a_working_day(starts, ends, now)
-    figures.by_source = _by_source(starts, ends)
-    figures.by_outcome = _by_outcome(starts, ends)
-    figures.per_agency = _per_agency(starts, ends)
     figures.mat_outcomes = _mat_outcomes(starts, ends)
     figures.da_levels = _da_levels(starts, ends)
-    figures.by_month = _by_month(period)
+    figures.by_month = _by_month(period, figures.contacts_by_month)
     return figures
 
 
@@ -277,39 +273,44 @@ def _source_key() -> ColumnElement[str]:
     return func.coalesce(Case.referral_source, literal(UNKNOWN, literal_execute=True))
 
 
-def _by_source(starts: datetime, ends: datetime) -> list[Part]:
-    counts = _grouped(
-        _child_contacts(starts, ends)
-        .with_only_columns(_source_key(), func.count(CasePerson.id))
-        .group_by(_source_key())
-    )
-    return [Part(code, f"{code} {title}", counts.get(code, 0)) for code, title in SOURCES.items()]
-
-
-def _by_outcome(starts: datetime, ends: datetime) -> list[Part]:
+def _from_child_contacts(figures: Figures, starts: datetime, ends: datetime, months: list[Period]) -> None:
+    """Contacts, by source, by outcome, per agency and their conversion, from one read of the period's child
+    contacts, counted in groups of (source, outcome, became a referral): at a large council each read of a
+    quarter's children costs as much as all the arithmetic after it."""
     outcome = func.coalesce(CasePerson.outcome, literal(NOT_DECIDED, literal_execute=True))
-    counts = _grouped(
-        _child_contacts(starts, ends).with_only_columns(outcome, func.count(CasePerson.id)).group_by(outcome)
+    each = (
+        _child_contacts(starts, ends)
+        .with_only_columns(
+            _source_key().label("source"),
+            outcome.label("outcome"),
+            case((_became_referral(), 1), else_=0).label("converted"),
+            _month_number(Case.created_at, months).label("month"),
+        )
+        .subquery()
     )
+    columns = (each.c.source, each.c.outcome, each.c.converted, each.c.month)
+    groups = db.session.execute(select(*columns, func.count()).group_by(*columns)).all()
+    by_source: dict[str, int] = {}
+    by_outcome: dict[str, int] = {}
+    referred: dict[str, int] = {}
+    figures.contacts_by_month = [0] * len(months)
+    for source, child_outcome, converted, month, count in groups:
+        figures.contacts_by_month[month] += count
+        by_source[source] = by_source.get(source, 0) + count
+        by_outcome[child_outcome] = by_outcome.get(child_outcome, 0) + count
+        if converted:
+            referred[source] = referred.get(source, 0) + count
+    figures.contacts = sum(by_source.values())
+    figures.conversion = Share(sum(referred.values()), figures.contacts)
+    figures.by_source = [Part(code, f"{code} {title}", by_source.get(code, 0)) for code, title in SOURCES.items()]
     titles = {**CONTACT_OUTCOMES, NOT_DECIDED: "Not decided yet"}
-    parts = [Part(key, title, counts.pop(key, 0)) for key, title in titles.items()]
+    figures.by_outcome = [Part(key, title, by_outcome.pop(key, 0)) for key, title in titles.items()]
     # An outcome set by a flow but not among the nine (a hand-over's own word) is still counted, under its key.
-    parts += [Part(key, key, count) for key, count in sorted(counts.items())]
-    return parts
-
-
-def _per_agency(starts: datetime, ends: datetime) -> list[Agency]:
-    base = _child_contacts(starts, ends)
-    contacts = _grouped(base.with_only_columns(_source_key(), func.count(CasePerson.id)).group_by(_source_key()))
-    referred = _grouped(
-        base.where(_became_referral())
-        .with_only_columns(_source_key(), func.count(CasePerson.id))
-        .group_by(_source_key())
-    )
-    return [
-        Agency(code, f"{code} {title}", contacts.get(code, 0), referred.get(code, 0))
+    figures.by_outcome += [Part(key, key, count) for key, count in sorted(by_outcome.items())]
+    figures.per_agency = [
+        Agency(code, f"{code} {title}", by_source[code], referred.get(code, 0))
         for code, title in SOURCES.items()
-        if contacts.get(code)
+        if by_source.get(code)
     ]
 
 
@@ -372,10 +373,16 @@ def _per_month(query: Select[Any], moment: Any, months: list[Period]) -> list[in
     return [int(n) for n in found]
 
 
-def _by_month(period: Period) -> list[Month]:
+def _month_number(moment: Any, months: list[Period]) -> ColumnElement[int]:
+    """Which of the period's months a moment falls in, counted from 0, as the database works it out."""
+    if len(months) == 1:
+        return literal(0, literal_execute=True)
+    return case(*((moment < month.ends, n) for n, month in enumerate(months[:-1])), else_=len(months) - 1)
+
+
+def _by_month(period: Period, contacts: list[int]) -> list[Month]:
     months = _months(period)
     starts, ends = period.starts, period.ends
-    contacts = _per_month(_child_contacts(starts, ends), Case.created_at, months)
     referrals = _per_month(_referrals(starts, ends), Referral.accepted_at, months)
     discussions = _per_month(_strategy_discussions(starts, ends), StrategyDiscussion.held_at, months)
     return [Month(f"{month.first:%B %Y}", contacts[n], referrals[n], discussions[n]) for n, month in enumerate(months)]
