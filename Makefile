@@ -5,7 +5,7 @@ PYTHON ?= python3
 PORT ?= 5000
 DEMO := COMPASS_DEMO=1 FLASK_APP=app
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test lint format bench soak clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,17 @@ format: setup
 
 bench: setup
 	$(BIN)/python bench/complete_task.py
+	$(BIN)/python bench/history_growth.py
 	$(BIN)/python bench/timers.py
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/trays.py
+	$(BIN)/python bench/dashboard.py
+
+# The long runs, not part of `make test` (which runs each of them briefly): the resilience tests at full
+# length (50 kills of the web server, a minute of 50 users). They need PostgreSQL: set TEST_DATABASE_URL.
+soak: setup
+	COMPASS_SOAK=1 $(BIN)/pytest tests/resilience tests/api/test_fuzz_api.py tests/web/test_fuzz_forms.py
 
 clean:
 	rm -rf $(VENV) node_modules instance .pytest_cache
