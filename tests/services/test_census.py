@@ -356,7 +356,10 @@ def test_period_from_the_form_and_from_links() -> None:
             {"to": "The date the period ends must be the same as or after the date it starts"},
         ),
         ({"from": "2019-04-01", "to": "2026-03-31"}, {"to": "The period must be six years or shorter"}),
-        ({"from": "1999-04-01", "to": "2000-03-31"}, {"from": "The year the period starts must be between 2000 and 2100"}),
+        (
+            {"from": "1999-04-01", "to": "2000-03-31"},
+            {"from": "The year the period starts must be between 2000 and 2100"},
+        ),
         (
             {"from-day": "1", "from-month": "4", "from-year": "26", "to": "9" * 30},
             {
