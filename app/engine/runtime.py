@@ -108,10 +108,16 @@ def start(
 
 def restore(state: str, bundle: ParsedBundle, caller: ServiceCaller | None) -> BpmnWorkflow:
     workflow = serialization.loads(state, bundle)
-    # The script engine is not part of the saved state: give it back after every restore.
-    # (Subprocesses use their top workflow's engine.)
-    workflow.script_engine = _script_engine(caller)
+    attach(workflow, caller)
     return workflow
+
+
+def attach(workflow: BpmnWorkflow, caller: ServiceCaller | None) -> None:
+    """Give a restored workflow the script engine that reaches this run's handlers.
+
+    The script engine is not part of the saved state: it is given back after every restore (and to a
+    workflow restored earlier, for the run that now uses it). Subprocesses use their top workflow's engine."""
+    workflow.script_engine = _script_engine(caller)
 
 
 def run_engine(workflow: BpmnWorkflow) -> StepFailure | None:
@@ -127,9 +133,36 @@ def run_engine(workflow: BpmnWorkflow) -> StepFailure | None:
 def _failed_bpmn_id(workflow: BpmnWorkflow, err: Exception) -> str:
     task = getattr(err, "task", None)
     if task is None:
-        failed = workflow.get_tasks(state=TaskState.ERROR)
+        failed = _failed_tasks(workflow)
         task = failed[0] if failed else None
     return str(task.task_spec.bpmn_id) if task is not None else "?"
+
+
+def _failed_tasks(workflow: BpmnWorkflow) -> list[SpiffTask]:
+    # The top workflow's get_tasks does not find a task in ERROR inside a subprocess (a per-child call
+    # activity), so every tree is searched.
+    return [
+        task
+        for tree in [workflow, *workflow.subprocesses.values()]
+        for task in tree.tasks.values()
+        if task.state == TaskState.ERROR
+    ]
+
+
+def retry_failed(workflow: BpmnWorkflow) -> StepFailure | None:
+    """Run again the steps that failed, and whatever the engine can run after them.
+
+    Each failed task is reset where it stands, keeping the data it had (the user's completion before it is
+    untouched), then the engine runs. A user task whose completion failed (its post-script) is run again with
+    the answers it was given. A step that fails again is reported, not raised, and stays in ERROR."""
+    for task in _failed_tasks(workflow):
+        workflow.reset_from_task_id(task.id, data=dict(task.data))
+        if task.task_spec.manual and task.state == TaskState.READY:
+            try:
+                task.run()
+            except Exception as err:  # the post-script may fail again; the answers stay with the task
+                return StepFailure(bpmn_id=str(task.task_spec.bpmn_id), message=_first_line(err))
+    return run_engine(workflow)
 
 
 def _first_line(err: Exception) -> str:
@@ -292,6 +325,28 @@ def completed_bpmn_ids(workflow: BpmnWorkflow) -> set[str]:
             if task.task_spec.bpmn_id and task.has_state(TaskState.COMPLETED):
                 done.add(str(task.task_spec.bpmn_id))
     return done
+
+
+def completed_in_order(workflow: BpmnWorkflow) -> list[str]:
+    """The diagram elements this instance has completed, each once, in the order the flow reached them: the
+    task tree walked parents first, a subprocess's steps where the task that called it stands (so a step
+    that ran several times is placed where it first ran)."""
+    order: list[str] = []
+    seen: set[str] = set()
+    stack = [workflow.task_tree]
+    while stack:  # a tree may be hundreds deep: no recursion
+        task = stack.pop()
+        bpmn_id = task.task_spec.bpmn_id
+        if bpmn_id and bpmn_id not in seen and task.has_state(TaskState.COMPLETED):
+            seen.add(bpmn_id)
+            order.append(str(bpmn_id))
+        # A task's own inner work (the instances of a multi-instance step) before the flow that leaves it.
+        children = sorted(task.children, key=lambda child: child.task_spec in task.task_spec.outputs)
+        sub = workflow.subprocesses.get(task.id)
+        if sub is not None:
+            children.insert(0, sub.task_tree)
+        stack.extend(reversed(children))
+    return order
 
 
 def next_wake(workflow: BpmnWorkflow) -> datetime | None:

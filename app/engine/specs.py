@@ -153,6 +153,12 @@ _cache: dict[str, ParsedBundle] = {}
 _cache_lock = threading.Lock()
 
 
+def cached(digest: str) -> ParsedBundle | None:
+    """The bundle with this content hash, if this process has parsed it already."""
+    with _cache_lock:
+        return _cache.get(digest)
+
+
 def load(flow: str, files: Mapping[str, str], forms: Mapping[str, Any], known_hash: str | None = None) -> ParsedBundle:
     """Parse a bundle once per process, keyed by its content hash."""
     digest = known_hash or bundle_hash(files, forms)

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -44,9 +44,8 @@ class ProcessInstance(db.Model):  # type: ignore[name-defined,misc]
     case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)
     bundle_id: Mapped[int] = mapped_column(ForeignKey("process_bundle.id"))
     flow: Mapped[str] = mapped_column(String(80))
-    status: Mapped[str] = mapped_column(
-        String(20), default="running"
-    )  # running, completed, failed, cancelled (contact voided)
+    # running, completed, failed, cancelled (contact voided); indexed for the few failed among years of finished
+    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
     # Text, never jsonb: the saved state depends on the order of its keys (ENGINE-NOTES.md).
     state: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -81,7 +80,11 @@ class Task(db.Model):  # type: ignore[name-defined,misc]
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    case = relationship("Case", lazy="joined")
+    # Loaded with a second query by id, not joined: a tray sorts and pages thousands of tasks, and a join would
+    # make the database match every one of them to its case before keeping a page of 25.
+    case = relationship("Case", lazy="selectin")
+    # Read only: acting on a task loads its instance and bundle with it, and keeps them for the request.
+    instance: Mapped[ProcessInstance] = relationship(viewonly=True)
 
 
 class TaskClock(db.Model):  # type: ignore[name-defined,misc]
@@ -92,6 +95,16 @@ class TaskClock(db.Model):  # type: ignore[name-defined,misc]
     """
 
     __tablename__ = "task_clock"
+    # The clocks still running, by due time: the worker looks for the ones past due on every pass, and years of
+    # finished clocks must not stand in its way.
+    __table_args__ = (
+        Index(
+            "ix_task_clock_running_due_at",
+            "due_at",
+            postgresql_where=text("met_at IS NULL AND stopped_at IS NULL AND missed_at IS NULL"),
+            sqlite_where=text("met_at IS NULL AND stopped_at IS NULL AND missed_at IS NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[str] = mapped_column(String(36), unique=True)  # the engine's task UUID
     case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)

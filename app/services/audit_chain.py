@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.extensions import db
 from app.models import AuditChain, AuditEvent, Case
 
+_HEADS = AuditChain.__table__  # written with plain statements: nothing reads a head as an object while sealing
 NEW_EVENTS = "audit_new_events"  # the key in Session.info of the events this transaction recorded
 SYSTEM_CHAIN = "system"
 
@@ -65,12 +66,12 @@ def _seal(session: Session) -> None:
     for row in sorted(waiting, key=lambda r: r.id):
         by_chain[chain_of(row.case_id)].append(row)
     for key in sorted(by_chain):
-        head = _locked_head(session, key)
+        seq, last_hash = _locked_head(session, key)
         for row in by_chain[key]:
-            seq = head.seq + 1
-            row.chain, row.seq, row.prev_hash = key, seq, head.last_hash
-            row.hash = event_hash(key, seq, head.last_hash, row)
-            head.seq, head.last_hash = seq, row.hash
+            seq += 1
+            row.chain, row.seq, row.prev_hash = key, seq, last_hash
+            row.hash = last_hash = event_hash(key, seq, last_hash, row)
+        session.execute(update(_HEADS).where(_HEADS.c.key == key).values(seq=seq, last_hash=last_hash))
     session.flush()
 
 
@@ -80,15 +81,16 @@ def _forget(session: Session, previous_transaction: SessionTransaction) -> None:
         session.info.pop(NEW_EVENTS, None)
 
 
-def _locked_head(session: Session, key: str) -> AuditChain:
+def _locked_head(session: Session, key: str) -> tuple[int, str]:
+    """The chain's head (made, for a new chain), locked until the transaction ends, as it stands once the
+    lock is ours. One statement: when the head exists, the insert touches it instead (setting nothing new),
+    which locks it and waits for any other writer of the chain just as SELECT ... FOR UPDATE would."""
     dialect = session.get_bind().dialect.name
     maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(maker(AuditChain).values(key=key, seq=0, last_hash="").on_conflict_do_nothing())
-    head = session.scalar(
-        select(AuditChain).where(AuditChain.key == key).with_for_update().execution_options(populate_existing=True)
-    )
-    assert head is not None
-    return head
+    upsert = maker(_HEADS).values(key=key, seq=0, last_hash="")
+    upsert = upsert.on_conflict_do_update(index_elements=[_HEADS.c.key], set_={"seq": _HEADS.c.seq})
+    seq, last_hash = session.execute(upsert.returning(_HEADS.c.seq, _HEADS.c.last_hash)).one()
+    return seq, last_hash
 
 
 @dataclass

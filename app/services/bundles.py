@@ -32,6 +32,11 @@ class ImportReport:
 
 
 def parsed(bundle: ProcessBundle) -> ParsedBundle:
+    # The diagrams and forms are the row's biggest columns (read only when asked for): they are read the first
+    # time this process meets the bundle, and after that its content hash finds the parsed bundle alone.
+    found = specs.cached(bundle.hash)
+    if found is not None:
+        return found
     return specs.load(bundle.flow, bundle.files, bundle.forms, bundle.hash)
 
 

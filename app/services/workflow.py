@@ -9,20 +9,22 @@ gone is the answer a conflict naming who completed it and when.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app, render_template
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import delete, select
+from sqlalchemy.orm import joinedload, lazyload
 from sqlalchemy.orm.exc import StaleDataError
 
 import handlers
 from app import policy, schemaforms
-from app.engine import runtime, specs
+from app.engine import recent, runtime, specs
 from app.engine.runtime import ReadyTask, StepFailure, TaskNotReady, TreeTooDeep
 from app.engine.specs import ParsedBundle
 from app.extensions import db
-from app.models import AuditEvent, Case, OutboxItem, ProcessBundle, ProcessInstance, Task, User
+from app.models import AuditEvent, Case, Draft, OutboxItem, ProcessBundle, ProcessInstance, Task, User
 from app.models.types import utcnow
 from app.roles import ROLES
 from app.services import (
@@ -31,6 +33,7 @@ from app.services import (
     case_records,
     child_history,
     clocks,
+    drafts,
     handovers,
     people,
     sharing,
@@ -140,13 +143,31 @@ def start_with_first_task(case: Case, bundle_row: ProcessBundle, user: User, dat
     return instance
 
 
+@dataclass(frozen=True)
+class Completed:
+    case_id: int
+    case_visible: bool  # whether the user may still see the case now the task is done
+
+
 def complete_task(user: User, task_id: str, data: dict[str, Any]) -> int:
     """Complete a ready user task with the submitted data; returns the case id."""
+    return _complete(user, task_id, data, look=False).case_id
+
+
+def complete_and_look(user: User, task_id: str, data: dict[str, Any]) -> Completed:
+    """Complete a ready user task, and say whether the user may still see its case once it is done (a partner
+    sees a case only while it holds work for them). Both in the one transaction: the answer is what the commit
+    makes true, and the page that follows needs no second look at the database."""
+    return _complete(user, task_id, data, look=True)
+
+
+def _complete(user: User, task_id: str, data: dict[str, Any], look: bool) -> Completed:
     for _attempt in range(MAX_ATTEMPTS):
         try:
             case_id = _complete_once(user, task_id, data)
+            visible = policy.can_see_case(user, case_of(case_id)) if look else False
             db.session.commit()
-            return case_id
+            return Completed(case_id, visible)
         except StaleDataError:
             # Someone else moved this instance on since we loaded it: reload and try again.
             db.session.rollback()
@@ -158,12 +179,16 @@ def complete_task(user: User, task_id: str, data: dict[str, Any]) -> int:
 
 def _load_task(user: User, task_id: str) -> tuple[Task, ProcessInstance, ParsedBundle]:
     """A mirrored task the user may act on, with its instance and bundle; a task already gone is a conflict."""
-    row = db.session.get(Task, task_id)
+    # One query for the task, its case, instance and bundle; the task holds the instance from then on, so
+    # completing it after opening it in the same request reads none of them again.
+    row = db.session.get(
+        Task, task_id, options=[joinedload(Task.case), joinedload(Task.instance).joinedload(ProcessInstance.bundle)]
+    )
     if row is None:
         raise conflict_for(task_id)
     if not policy.can_act_on_task(user, row):
         raise Forbidden("This task is not yours to complete.")
-    instance = db.session.get(ProcessInstance, row.instance_id)
+    instance = row.instance
     if instance is None:
         raise NotFound(task_id)
     case = db.session.get(Case, row.case_id)
@@ -177,13 +202,15 @@ def _complete_once(user: User, task_id: str, data: dict[str, Any]) -> int:
     case = db.session.get(Case, instance.case_id)
     assert case is not None
     run = _Run(case)
-    workflow = runtime.restore(instance.state, bundle, run.caller)
+    workflow = recent.restore((instance.id, instance.version), instance.state, bundle, run.caller)
     ready = {t.id: t for t in runtime.ready_user_tasks(workflow, bundle)}
     if task_id not in ready:
         raise conflict_for(task_id)
     _validate(bundle, ready[task_id], data)
     failure = runtime.complete_user_task(workflow, task_id, data)
     _after_user_task(instance, workflow, bundle, run, user, ready[task_id], data, failure)
+    # The answers are on the record now: the user's draft of them goes in the same transaction.
+    db.session.execute(delete(Draft).where(Draft.user_id == user.id, Draft.key == drafts.task_key(task_id)))
     return case.id
 
 
@@ -307,7 +334,9 @@ def sync_mirror(
 ) -> None:
     """Make the task table hold exactly the instance's ready user tasks, keeping claims on those that stay;
     each task's clock starts when it appears and is met (or stopped) when it goes."""
-    existing = {t.id: t for t in db.session.scalars(select(Task).where(Task.instance_id == instance.id))}
+    # The rows' cases are not needed here (each is the instance's own).
+    query = select(Task).where(Task.instance_id == instance.id).options(lazyload(Task.case))
+    existing = {t.id: t for t in db.session.scalars(query)}
     wanted = {t.id: t for t in ready}
     for task_id, row in existing.items():
         if task_id not in wanted:
@@ -401,10 +430,11 @@ def _handed_to(case: Case, child: Any, instance: ProcessInstance) -> bool:
 def _queue_outgoing(case: Case, instance: ProcessInstance, items: list[handlers.Outgoing], user_id: int | None) -> None:
     import uuid
 
+    rows = []
     for item in items:
-        subject, _, body = render_template(
-            f"letters/{item.template}.txt", recipient_name=item.recipient_name, **item.fields
-        ).partition("\n")
+        # A letter says the same whoever's step sent it: rendered without the signed-in page's context.
+        template = current_app.jinja_env.get_template(f"letters/{item.template}.txt")
+        subject, _, body = template.render(recipient_name=item.recipient_name, **item.fields).partition("\n")
         row = OutboxItem(
             message_id=str(uuid.uuid4()),
             case_id=case.id,
@@ -418,14 +448,18 @@ def _queue_outgoing(case: Case, instance: ProcessInstance, items: list[handlers.
             body=body.strip() + "\n",
         )
         db.session.add(row)
-        db.session.flush()
+        rows.append(row)
+    if not rows:
+        return
+    db.session.flush()  # one write for them all: each event names its item's id
+    for row in rows:
         audit.record(
             "OUTBOX_ITEM_QUEUED",
             user_id,
             case_id=case.id,
             instance_id=instance.id,
             outbox_item_id=row.id,
-            template=item.template,
+            template=row.template,
         )
 
 
@@ -468,11 +502,15 @@ def task_data(row: Task) -> dict[str, Any]:
     if instance is None:
         raise NotFound(row.id)
     bundle = bundles.parsed(instance.bundle)
-    workflow = runtime.restore(instance.state, bundle, caller=None)
+    workflow = recent.restore((instance.id, instance.version), instance.state, bundle, caller=None)
     try:
-        return runtime.task_data(workflow, row.id)
+        data = runtime.task_data(workflow, row.id)
     except TaskNotReady:
         raise conflict_for(row.id) from None
+    # Kept, unchanged, for the sending of this form (which would restore it again); the page gets a copy of
+    # the data of its own, so nothing done to it reaches the kept workflow.
+    recent.keep((instance.id, instance.version), instance.state, bundle, workflow)
+    return copy.deepcopy(data)
 
 
 def form_of_completed(task_id: str) -> dict[str, Any] | None:
@@ -499,3 +537,20 @@ def fire_timers(instance: ProcessInstance) -> None:
     failure = runtime.fire_due_timers(workflow)
     _save(instance, workflow, bundle, failure, None)
     _after_steps(case, instance, workflow, run, None)
+
+
+def retry_failed(instance: ProcessInstance, user: User) -> StepFailure | None:
+    """Run a failed instance's failed step again and what follows, inside the caller's transaction, saved
+    the way every run is (state, task mirror, clocks, audit, outbox). Returns the new failure, if any."""
+    case = db.session.get(Case, instance.case_id)
+    assert case is not None
+    bundle = bundles.parsed(instance.bundle)
+    run = _Run(case)
+    workflow = runtime.restore(instance.state, bundle, run.caller)
+    failure = runtime.retry_failed(workflow)
+    # Running again unless it fails again (_save marks it failed) or has now finished (_save marks that).
+    instance.status = "running"
+    instance.failure = None
+    _save(instance, workflow, bundle, failure, user.id)
+    _after_steps(case, instance, workflow, run, user.id)
+    return failure

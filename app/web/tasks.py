@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from app import policy, schemaforms
 from app.models.types import utcnow
-from app.services import case_view, claims, clocks, drafts, trays, workflow
+from app.services import case_view, claims, clocks, trays, workflow
 from app.services.claims import ClaimConflict, NotEligible
 from app.services.errors import Forbidden, FormInvalid, NotFound, NotSaved, ReasonNeeded, TaskConflict
 from app.web import drafts as draft_forms
@@ -174,7 +174,7 @@ def task(task_id: str) -> Any:
     if not submission.complete:
         return _render(row, schema, submission.data, submission.errors, 400 if submission.errors else 200)
     try:
-        case_id = workflow.complete_task(current_user, task_id, submission.data)
+        done = workflow.complete_and_look(current_user, task_id, submission.data)
     except FormInvalid as invalid:
         return _render(row, schema, submission.data, invalid.errors, 400)
     except TaskConflict as conflict:
@@ -183,12 +183,11 @@ def task(task_id: str) -> Any:
         return _render(row, schema, submission.data, [], 409, problem=str(err))
     except Forbidden as err:
         abort(403, str(err))
-    drafts.discard(current_user, drafts.task_key(task_id))  # the answers are on the record now
-    if not policy.can_see_case(current_user, workflow.case_of(case_id)):
+    if not done.case_visible:
         # A partner sees a case only while it holds work for them: back to their tray, told it was saved.
         flash(f"{row.name}: saved.", "success")
         return redirect(url_for("tasks.my_tasks"))
-    return redirect(url_for("cases.case", case_id=case_id, done=row.name))
+    return redirect(url_for("cases.case", case_id=done.case_id, done=row.name))
 
 
 def _conflict(task_id: str, conflict: TaskConflict, schema: dict | None) -> Any:
