@@ -37,7 +37,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from flask import current_app
@@ -50,7 +50,8 @@ from app.models import Case, CasePerson, Person, Referral, User
 from app.models.strategy import StrategyDiscussion
 from app.models.types import utcnow
 from app.referral_sources import SOURCES, UNKNOWN
-from app.services import audit
+from app.services import audit, periods
+from app.services.periods import PeriodInvalid
 
 audit.register({"CENSUS_EXPORTED": {"period_from", "period_to", "children", "referrals"}})
 
@@ -107,19 +108,7 @@ NOT_KNOWN_HERE = [
 
 
 @dataclass(frozen=True)
-class Period:
-    first: date
-    last: date
-
-    @property
-    def starts(self) -> datetime:
-        return _london_midnight(self.first)
-
-    @property
-    def ends(self) -> datetime:
-        """The first moment after the period: midnight in London at the end of its last day."""
-        return _london_midnight(self.last + timedelta(days=1))
-
+class Period(periods.Period):
     @property
     def census_year(self) -> int:
         """The collection year the return belongs to: the year of the 31 March that ends the census year
@@ -138,17 +127,10 @@ class Period:
     def title(self) -> str:
         if self.is_census_year:
             return f"Census year {self.census_year - 1} to {self.census_year}"
-        return f"{self.first:%-d %B %Y} to {self.last:%-d %B %Y}"
-
-    def query(self) -> dict[str, str]:
-        return {"from": self.first.isoformat(), "to": self.last.isoformat()}
+        return super().title
 
     def filename(self) -> str:
         return f"cin-census-{self.first.isoformat()}-to-{self.last.isoformat()}.xml"
-
-
-def _london_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0, 0), LONDON).astimezone(UTC)
 
 
 def census_year_ending(year: int) -> Period:
@@ -158,18 +140,6 @@ def census_year_ending(year: int) -> Period:
 def census_year_of(day: date) -> Period:
     """The census year (1 April to 31 March) holding a day."""
     return census_year_ending(day.year + 1 if day.month >= 4 else day.year)
-
-
-def today_in_london() -> date:
-    return utcnow().astimezone(LONDON).date()
-
-
-class PeriodInvalid(ValueError):
-    """The dates asked for do not make a period; each error names its field for the error summary."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
 
 
 def period_from(values: dict[str, str], today: date) -> Period:

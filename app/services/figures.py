@@ -9,9 +9,8 @@ period and applies the clocks' own rule to them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, select
@@ -25,8 +24,9 @@ from app.models.strategy import StrategyDiscussion
 from app.models.types import utcnow
 from app.referral_sources import SOURCES, UNKNOWN
 from app.roles import CONTACT_OUTCOMES, MAT_OUTCOMES
+from app.services import periods
+from app.services.periods import PeriodInvalid
 
-LONDON = ZoneInfo("Europe/London")
 # A range longer than this is refused: the monthly chart would be unreadable and the steering group never asks.
 LONGEST_PERIOD_DAYS = 6 * 366
 NOT_DECIDED = "pending"
@@ -40,33 +40,14 @@ QUARTER_NAMES = {4: "April to June", 7: "July to September", 10: "October to Dec
 
 
 @dataclass(frozen=True)
-class Period:
-    first: date
-    last: date
-
-    @property
-    def starts(self) -> datetime:
-        return _london_midnight(self.first)
-
-    @property
-    def ends(self) -> datetime:
-        """The first moment after the period: midnight in London at the end of its last day."""
-        return _london_midnight(self.last + timedelta(days=1))
-
+class Period(periods.Period):
     @property
     def title(self) -> str:
         quarter = quarter_of(self.first)
         if quarter == self:
             year = self.first.year if self.first.month >= 4 else self.first.year - 1
             return f"{QUARTER_NAMES[self.first.month]} {self.first.year} (quarter of {year} to {year + 1})"
-        return f"{self.first:%-d %B %Y} to {self.last:%-d %B %Y}"
-
-    def query(self) -> dict[str, str]:
-        return {"from": self.first.isoformat(), "to": self.last.isoformat()}
-
-
-def _london_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0, 0), LONDON).astimezone(UTC)
+        return super().title
 
 
 def quarter_of(day: date) -> Period:
@@ -75,10 +56,6 @@ def quarter_of(day: date) -> Period:
     first = date(day.year, first_month, 1)
     following = date(day.year + 1, 1, 1) if first_month == 10 else date(day.year, first_month + 3, 1)
     return Period(first, following - timedelta(days=1))
-
-
-def today_in_london(now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(LONDON).date()
 
 
 def recent_quarters(today: date) -> list[Period]:
@@ -90,14 +67,6 @@ def recent_quarters(today: date) -> list[Period]:
             quarters.append(quarter_of(date(start_year, month, 1)))
         quarters.append(quarter_of(date(start_year + 1, 1, 1)))
     return sorted((q for q in quarters if q.first <= today), key=lambda q: q.first, reverse=True)
-
-
-class PeriodInvalid(ValueError):
-    """The dates asked for do not make a period; each error names its field for the error summary."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
 
 
 def period_from(values: dict[str, str], today: date) -> Period:

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from flask_login import current_user, login_required
 
 from app import policy
-from app.services import census
+from app.services import census, periods
 from app.web.paging import page_number
 
 bp = Blueprint("census", __name__, url_prefix="/census")
@@ -39,13 +39,13 @@ def _boxes(period: census.Period) -> dict[str, str]:
 def check() -> Any:
     _allowed()
     asked = _asked()
-    today = census.today_in_london()
+    today = periods.today_in_london()
     if not any(asked.values()):
         form = _boxes(census.census_year_of(today))
         return render_template("census/check.html", form=form, errors={}, result=None)
     try:
         period = census.period_from(asked, today)
-    except census.PeriodInvalid as err:
+    except periods.PeriodInvalid as err:
         return render_template("census/check.html", form=asked, errors=err.errors, result=None), 400
     result = census.export(period)
     checked = census.check_return(result)
@@ -73,8 +73,8 @@ def check() -> Any:
 def download() -> Any:
     _allowed()
     try:
-        period = census.period_from(_asked(), census.today_in_london())
-    except census.PeriodInvalid as err:
+        period = census.period_from(_asked(), periods.today_in_london())
+    except periods.PeriodInvalid as err:
         abort(400, f"The census return could not be made for these dates. {err}.")
     result = census.export(period)
     census.record_export(current_user, result)

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from flask_login import current_user, login_required
 
 from app import policy
-from app.services import figures
+from app.services import figures, periods
 
 bp = Blueprint("figures", __name__, url_prefix="/figures")
 
@@ -27,8 +27,8 @@ def _asked() -> dict[str, str]:
 def _figures_or_errors() -> tuple[figures.Figures | None, dict[str, str], dict[str, str]]:
     asked = _asked()
     try:
-        period = figures.period_from(asked, figures.today_in_london())
-    except figures.PeriodInvalid as refused:
+        period = figures.period_from(asked, periods.today_in_london())
+    except periods.PeriodInvalid as refused:
         return None, refused.errors, asked
     # The boxes show the period worked out, so a quarter chosen by a link can be changed by hand.
     for end, day in (("from", period.first), ("to", period.last)):
@@ -49,7 +49,7 @@ def overview() -> Any:
         errors=[{"text": text, "href": f"#{name}" if "-" in name else f"#{name}-day"} for name, text in errors.items()],
         error_for=errors,
         asked=asked,
-        quarters=figures.recent_quarters(figures.today_in_london()),
+        quarters=figures.recent_quarters(periods.today_in_london()),
         may_export_census=policy.can_export_census(current_user),
     ), (400 if errors else 200)
 

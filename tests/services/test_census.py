@@ -19,7 +19,7 @@ from support import SCENARIO_START, user
 
 from app.extensions import db
 from app.models import AuditEvent, Person
-from app.services import bundles, case_actions, census
+from app.services import bundles, case_actions, census, periods
 
 CENSUS_YEAR = census.Period(date(2026, 4, 1), date(2027, 3, 31))
 # When the return is made: after the census year, at 10:30 in London (British Summer Time).
@@ -370,7 +370,7 @@ def test_period_from_the_form_and_from_links() -> None:
     ],
 )
 def test_bad_dates_say_what_is_wrong(values: dict[str, str], errors: dict[str, str]) -> None:
-    with pytest.raises(census.PeriodInvalid) as raised:
+    with pytest.raises(periods.PeriodInvalid) as raised:
         census.period_from(values, date(2026, 11, 24))
     assert raised.value.errors == errors
 

@@ -16,7 +16,7 @@ from support import SCENARIO_START
 
 from app.extensions import db
 from app.models import Referral
-from app.services import figures
+from app.services import figures, periods
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ def test_recent_quarters_are_this_financial_year_and_the_last_up_to_today() -> N
     ],
 )
 def test_a_period_that_is_not_one_is_refused_in_words(values: dict[str, str], field: str, message: str) -> None:
-    with pytest.raises(figures.PeriodInvalid) as refused:
+    with pytest.raises(periods.PeriodInvalid) as refused:
         figures.period_from(values, date(2026, 11, 26))
     assert message in refused.value.errors[field]
 
