@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import defer
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import policy
@@ -58,8 +59,16 @@ def for_user(user: User) -> list[FailedStep]:
         select(ProcessInstance, Case)
         .join(Case, Case.id == ProcessInstance.case_id)
         .where(ProcessInstance.status == "failed", Case.voided_at.is_(None))
+        # The list needs where each stopped, not the saved workflow itself.
+        .options(defer(ProcessInstance.state))
     )
-    rows = [(i, c) for i, c in db.session.execute(query).tuples() if policy.can_see_timeline_entry(user, i.flow)]
+    rows = [
+        (i, c)
+        for i, c in db.session.execute(query).tuples()
+        # A restricted record stays listed, unnamed and its error hidden, so its stopped work is not lost
+        # from view; both managers who may use this page read the information-request register too.
+        if policy.can_see_timeline_entry(user, i.flow)
+    ]
     since = _failed_since([i for i, _ in rows])
     steps = []
     for instance, case in rows:
