@@ -51,14 +51,12 @@ from app.models.strategy import StrategyDiscussion
 from app.models.types import utcnow
 from app.referral_sources import SOURCES, UNKNOWN
 from app.services import audit, periods
-from app.services.periods import PeriodInvalid
 
 audit.register({"CENSUS_EXPORTED": {"period_from", "period_to", "children", "referrals"}})
 
 # The DfE's code for this council (Shropshire); a deployment for another council sets CENSUS_LA_CODE.
 DEFAULT_LA_CODE = "893"
 SOFTWARE = "Compass"
-LONGEST_PERIOD_DAYS = 6 * 366
 # The census asked for Sex (M, F, U) in place of GenderCurrent from the 2024 to 2025 collection on.
 FIRST_YEAR_WITH_SEX = 2025
 
@@ -143,61 +141,8 @@ def census_year_of(day: date) -> Period:
 
 
 def period_from(values: dict[str, str], today: date) -> Period:
-    """The period a request asks for: `from` and `to` as YYYY-MM-DD (links), or each as day, month and year
-    boxes (the form); nothing asked means the census year holding today."""
-    errors: dict[str, str] = {}
-    first = _read_day(values, "from", "starts", errors)
-    last = _read_day(values, "to", "ends", errors)
-    if not errors and first is None and last is None:
-        return census_year_of(today)
-    if not errors:
-        if first is None:
-            errors["from"] = "Enter the date the period starts"
-        if last is None:
-            errors["to"] = "Enter the date the period ends"
-    if errors:
-        raise PeriodInvalid(errors)
-    assert first is not None and last is not None
-    for name, day, verb in (("from", first, "starts"), ("to", last, "ends")):
-        # The census began long after 2000; far-off years would only overflow the date arithmetic.
-        if not 2000 <= day.year <= 2100:
-            errors[name] = f"The year the period {verb} must be between 2000 and 2100"
-    if errors:
-        raise PeriodInvalid(errors)
-    if last < first:
-        raise PeriodInvalid({"to": "The date the period ends must be the same as or after the date it starts"})
-    if (last - first).days > LONGEST_PERIOD_DAYS:
-        raise PeriodInvalid({"to": "The period must be six years or shorter"})
-    return Period(first, last)
-
-
-def _read_day(values: dict[str, str], name: str, verb: str, errors: dict[str, str]) -> date | None:
-    whole = str(values.get(name, "")).strip()
-    parts = [str(values.get(f"{name}-{p}", "")).strip() for p in ("day", "month", "year")]
-    if not whole and not any(parts):
-        return None
-    if whole:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", whole):
-            with contextlib.suppress(ValueError):
-                return date.fromisoformat(whole)
-        errors[name] = f"The date the period {verb} must be a real date, like 2026-04-01"
-        return None
-    day, month, year = parts
-    missing = [label for label, part in zip(("day", "month", "year"), parts) if not part]
-    if missing:
-        errors[name] = f"The date the period {verb} must include a {' and '.join(missing)}"
-        return None
-    if not (day.isdigit() and month.isdigit() and year.isdigit() and len(day) <= 2 and len(month) <= 2):
-        errors[name] = f"The date the period {verb} must be a real date, like 1 4 2026"
-        return None
-    if len(year) != 4:
-        errors[name] = f"The year the period {verb} must include 4 numbers"
-        return None
-    try:
-        return date(int(year), int(month), int(day))
-    except ValueError:
-        errors[name] = f"The date the period {verb} must be a real date, like 1 4 2026"
-        return None
+    """The period a request asks for; nothing asked means the census year holding today."""
+    return periods.read(values, lambda: census_year_of(today), Period)
 
 
 # --- What the return holds ---------------------------------------------------------------------------------

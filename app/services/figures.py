@@ -25,10 +25,7 @@ from app.models.types import utcnow
 from app.referral_sources import SOURCES, UNKNOWN
 from app.roles import CONTACT_OUTCOMES, MAT_OUTCOMES
 from app.services import periods
-from app.services.periods import PeriodInvalid
 
-# A range longer than this is refused: the monthly chart would be unreadable and the steering group never asks.
-LONGEST_PERIOD_DAYS = 6 * 366
 NOT_DECIDED = "pending"
 DA_LEVELS = {
     1: "Level 1: record only",
@@ -70,46 +67,8 @@ def recent_quarters(today: date) -> list[Period]:
 
 
 def period_from(values: dict[str, str], today: date) -> Period:
-    """The period a request asks for: `from` and `to` as YYYY-MM-DD (links), or each as day, month and year
-    boxes (the form); nothing asked means the quarter holding today."""
-    errors: dict[str, str] = {}
-    first = _read_day(values, "from", "start", errors)
-    last = _read_day(values, "to", "end", errors)
-    if not errors and first is None and last is None:
-        return quarter_of(today)
-    if not errors:
-        if first is None:
-            errors["from"] = "Enter the date the period starts"
-        if last is None:
-            errors["to"] = "Enter the date the period ends"
-    if errors:
-        raise PeriodInvalid(errors)
-    assert first is not None and last is not None
-    if last < first:
-        raise PeriodInvalid({"to": "The end of the period must be the same as or after its start"})
-    if (last - first).days > LONGEST_PERIOD_DAYS:
-        raise PeriodInvalid({"to": "The period must be six years or shorter"})
-    return Period(first, last)
-
-
-def _read_day(values: dict[str, str], name: str, words: str, errors: dict[str, str]) -> date | None:
-    parts = [values.get(f"{name}-{p}", "").strip() for p in ("day", "month", "year")]
-    whole = values.get(name, "").strip()
-    if not whole and not any(parts):
-        return None
-    try:
-        if whole:
-            found = date.fromisoformat(whole)
-        else:
-            day, month, year = (int(p) for p in parts)
-            found = date(year, month, day)
-    except (ValueError, OverflowError):
-        errors[name] = f"The date the period {'starts' if words == 'start' else 'ends'} must be a real date"
-        return None
-    if not 2000 <= found.year <= 2100:
-        errors[name] = f"The year the period {'starts' if words == 'start' else 'ends'} must be between 2000 and 2100"
-        return None
-    return found
+    """The period a request asks for; nothing asked means the quarter holding today."""
+    return periods.read(values, lambda: quarter_of(today), Period)
 
 
 # --- The figures ------------------------------------------------------------------------------------------

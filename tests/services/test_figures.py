@@ -147,7 +147,7 @@ def test_recent_quarters_are_this_financial_year_and_the_last_up_to_today() -> N
     [
         ({"from": "2026-13-01", "to": "2026-12-31"}, "from", "The date the period starts must be a real date"),
         ({"from-day": "31", "from-month": "2", "from-year": "2026", "to": "2026-12-31"}, "from", "real date"),
-        ({"from": "2026-12-01", "to": "2026-11-01"}, "to", "same as or after its start"),
+        ({"from": "2026-12-01", "to": "2026-11-01"}, "to", "same as or after the date it starts"),
         ({"from": "2026-12-01"}, "to", "Enter the date the period ends"),
         ({"from": "1900-01-01", "to": "2026-11-01"}, "from", "between 2000 and 2100"),
         ({"from": "2010-01-01", "to": "2026-11-01"}, "to", "six years or shorter"),

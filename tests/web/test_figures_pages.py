@@ -76,11 +76,11 @@ def test_a_range_typed_in_the_boxes(manager) -> None:
         ),
         (
             "from-day=1&from-month=3&from-year=2026&to-day=1&to-month=2&to-year=2026",
-            "must be the same as or after its start",
+            "must be the same as or after the date it starts",
         ),
         (
             "from-day=1&from-month=1&from-year=" + "9" * 40 + "&to=2026-01-01",
-            "The date the period starts must be a real date",
+            "The year the period starts must include 4 numbers",
         ),
         ("from=2026-01-01", "Enter the date the period ends"),
     ],
