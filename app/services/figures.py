@@ -202,32 +202,35 @@ def _source_key() -> ColumnElement[str]:
 
 
 def _from_child_contacts(figures: Figures, starts: datetime, ends: datetime, months: list[Period]) -> None:
-    """Contacts, by source, by outcome, per agency and their conversion, from one read of the period's child
-    contacts, counted in groups of (source, outcome, became a referral): at a large council each read of a
-    quarter's children costs as much as all the arithmetic after it."""
+    """Contacts, by source, by outcome, per month and per agency, from one read of the period's child contacts
+    grouped by (source, outcome, month), and their conversion from a second, grouped by source: at a large
+    council each read of a quarter's children costs as much as all the arithmetic after it. (Asking in the
+    first read whether each child became a referral leads PostgreSQL to read every referral ever made.)"""
     outcome = func.coalesce(CasePerson.outcome, literal(NOT_DECIDED, literal_execute=True))
     each = (
         _child_contacts(starts, ends)
         .with_only_columns(
             _source_key().label("source"),
             outcome.label("outcome"),
-            case((_became_referral(), 1), else_=0).label("converted"),
             _month_number(Case.created_at, months).label("month"),
         )
         .subquery()
     )
-    columns = (each.c.source, each.c.outcome, each.c.converted, each.c.month)
+    columns = (each.c.source, each.c.outcome, each.c.month)
     groups = db.session.execute(select(*columns, func.count()).group_by(*columns)).all()
+    referred = _grouped(
+        _child_contacts(starts, ends)
+        .where(_became_referral())
+        .with_only_columns(_source_key(), func.count(CasePerson.id))
+        .group_by(_source_key())
+    )
     by_source: dict[str, int] = {}
     by_outcome: dict[str, int] = {}
-    referred: dict[str, int] = {}
     figures.contacts_by_month = [0] * len(months)
-    for source, child_outcome, converted, month, count in groups:
+    for source, child_outcome, month, count in groups:
         figures.contacts_by_month[month] += count
         by_source[source] = by_source.get(source, 0) + count
         by_outcome[child_outcome] = by_outcome.get(child_outcome, 0) + count
-        if converted:
-            referred[source] = referred.get(source, 0) + count
     figures.contacts = sum(by_source.values())
     figures.conversion = Share(sum(referred.values()), figures.contacts)
     figures.by_source = [Part(code, f"{code} {title}", by_source.get(code, 0)) for code, title in SOURCES.items()]
