@@ -20,6 +20,7 @@ from app.models.cases import (
 from app.models.drafts import Draft
 from app.models.involvement import Involvement, PersonNamePart
 from app.models.outbox import OutboxItem
+from app.models.process_versions import InstanceMigration, ProcessDraft
 from app.models.users import LoginGuard, Team, User, UserRole
 from app.models.workflow import LiveBundle, ProcessBundle, ProcessInstance, Task, TaskClock
 
@@ -35,6 +36,7 @@ __all__ = [
     "Consent",
     "Draft",
     "Handover",
+    "InstanceMigration",
     "Involvement",
     "LiveBundle",
     "LoginGuard",
@@ -43,6 +45,7 @@ __all__ = [
     "PersonNamePart",
     "PersonRelationship",
     "ProcessBundle",
+    "ProcessDraft",
     "ProcessInstance",
     "Referral",
     "RetentionReview",

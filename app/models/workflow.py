@@ -21,6 +21,8 @@ class ProcessBundle(db.Model):  # type: ignore[name-defined,misc]
     files: Mapped[dict[str, str]] = mapped_column(JSON, deferred=True)  # file name -> BPMN XML
     forms: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)  # form id -> JSON Schema
     note: Mapped[str] = mapped_column(Text, default="")
+    # 1, 2, 3… within its flow, in the order the versions were stored: what process owners call it.
+    number: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import handlers
 from app import schemaforms
@@ -15,6 +15,7 @@ from app.engine import specs
 from app.engine.specs import BundleRefused, ParsedBundle, Problem
 from app.extensions import db
 from app.models import LiveBundle, ProcessBundle
+from app.models.types import utcnow
 from app.roles import ROLES
 from app.services import audit
 
@@ -117,7 +118,7 @@ def _store(flow: str, files: dict[str, str], forms: dict[str, Any], note: str) -
         if digest not in _PASSED_CHECKS:
             check(flow, files, forms)
             _PASSED_CHECKS.add(digest)
-        row = ProcessBundle(flow=flow, hash=digest, files=files, forms=forms, note=note)
+        row = ProcessBundle(flow=flow, hash=digest, files=files, forms=forms, note=note, number=next_number(flow))
         db.session.add(row)
         db.session.flush()
         audit.record("BUNDLE_IMPORTED", bundle_id=row.id, flow=flow)
@@ -132,7 +133,13 @@ def _store(flow: str, files: dict[str, str], forms: dict[str, Any], note: str) -
     )
 
 
-def make_live(bundle_id: int) -> None:
+def next_number(flow: str) -> int:
+    """The number the next stored version of a flow takes (versions are never deleted, so never reused)."""
+    highest = db.session.scalar(select(func.max(ProcessBundle.number)).where(ProcessBundle.flow == flow))
+    return int(highest or 0) + 1
+
+
+def make_live(bundle_id: int, user_id: int | None = None, commit: bool = True) -> None:
     bundle = db.session.get(ProcessBundle, bundle_id)
     if bundle is None:
         raise LookupError(f"no bundle {bundle_id}")
@@ -141,10 +148,12 @@ def make_live(bundle_id: int) -> None:
         db.session.add(LiveBundle(flow=bundle.flow, bundle_id=bundle.id))
     else:
         live.bundle_id = bundle.id
-    audit.record("BUNDLE_MADE_LIVE", bundle_id=bundle.id, flow=bundle.flow)
+        live.changed_at = utcnow()
+    audit.record("BUNDLE_MADE_LIVE", user_id, bundle_id=bundle.id, flow=bundle.flow)
     db.session.flush()
     # Hand-overs that waited for this flow to exist start now, in the same transaction.
     from app.services import handovers
 
     handovers.start_all_waiting(bundle.flow)
-    db.session.commit()
+    if commit:
+        db.session.commit()

@@ -15,11 +15,23 @@ STATIC_FILES = {"govuk-frontend.min.css", "govuk-frontend.min.js"}
 # Our own scripts and styles, kept in the repository (not from npm); each file is named here, nothing else is
 # served. Pages carry no inline script or style, so the Content-Security-Policy can forbid both.
 OWN_FILES_DIR = Path(__file__).resolve().parent / "static_own"
-OWN_FILES = {"compass-diagram.js", "compass-drafts.js", "compass-figures.js", "compass-init.js", "compass.css"}
+OWN_FILES = {
+    "compass-modeller.js",
+    "compass-diagram.js",
+    "compass-drafts.js",
+    "compass-figures.js",
+    "compass-init.js",
+    "compass.css",
+}
 # Other npm packages' built files, each served under a name of its own: the diagram viewer and the charts.
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 NPM_FILES = {
     "bpmn-navigated-viewer.js": NODE_MODULES / "bpmn-js" / "dist" / "bpmn-navigated-viewer.production.min.js",
+    "bpmn-modeler.js": NODE_MODULES / "bpmn-js" / "dist" / "bpmn-modeler.production.min.js",
+    # The modeller's palette and context pad draw their icons with this font, found beside its stylesheet.
+    "bpmn-font/css/bpmn.css": NODE_MODULES / "bpmn-js" / "dist" / "assets" / "bpmn-font" / "css" / "bpmn.css",
+    "bpmn-font/font/bpmn.woff2": NODE_MODULES / "bpmn-js" / "dist" / "assets" / "bpmn-font" / "font" / "bpmn.woff2",
+    "bpmn-font/font/bpmn.woff": NODE_MODULES / "bpmn-js" / "dist" / "assets" / "bpmn-font" / "font" / "bpmn.woff",
     "bpmn-js.css": NODE_MODULES / "bpmn-js" / "dist" / "assets" / "bpmn-js.css",
     "diagram-js.css": NODE_MODULES / "bpmn-js" / "dist" / "assets" / "diagram-js.css",
     "chart.umd.min.js": NODE_MODULES / "chart.js" / "dist" / "chart.umd.min.js",
@@ -44,6 +56,7 @@ def register(app: Flask) -> None:
         mat,
         outbox,
         people,
+        processes,
         retention,
         security,
         strategy,
@@ -55,7 +68,21 @@ def register(app: Flask) -> None:
     app.url_map.converters["int"] = RecordId
     flows = (mat, strategy, lado, information_requests, domestic_abuse)
     managers = (dashboard, figures, census, failed_steps, case_diagram)
-    for module in (auth, tasks, contacts, cases, people, api, drafts, outbox, retention, *flows, *managers):
+    process_owners = (processes,)
+    for module in (
+        auth,
+        tasks,
+        contacts,
+        cases,
+        people,
+        api,
+        drafts,
+        outbox,
+        retention,
+        *flows,
+        *managers,
+        *process_owners,
+    ):
         app.register_blueprint(module.bp)
 
     security.register(app)
@@ -98,6 +125,7 @@ def register(app: Flask) -> None:
             "may_see_figures": user is not None and policy.can_see_figures(user),
             "may_retry_failed_steps": user is not None and policy.can_retry_failed_steps(user),
             "may_export_census": user is not None and policy.can_export_census(user),
+            "may_edit_processes": user is not None and policy.can_edit_processes(user),
         }
 
     @app.route("/assets/<path:filename>")

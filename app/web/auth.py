@@ -53,7 +53,7 @@ def _safe_next(target: str | None) -> str:
     # Only a path on this site: never send someone on to another host after signing in.
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
-    return url_for("tasks.my_tasks")
+    return url_for("tasks.home")
 
 
 @bp.route("/logout", methods=["POST"])

@@ -21,6 +21,9 @@ bp = Blueprint("tasks", __name__)
 @login_required
 @policy.login_only
 def home() -> Any:
+    # A process owner's work is the flows themselves: no case's task ever comes to them.
+    if policy.can_edit_processes(current_user):
+        return redirect(url_for("processes.flows"))
     return redirect(url_for("tasks.my_tasks"))
 
 

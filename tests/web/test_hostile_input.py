@@ -570,7 +570,7 @@ def test_a_contact_that_is_not_a_case_number_and_a_link_to_script_after_sign_in_
         f"/login?{urlencode({'next': SCRIPT_URL})}",
         data={"username": "demo.ssw", "password": "compass-demo", "csrf_token": stranger.token("/login")},
     )
-    assert response.status_code == 302 and response.headers["Location"] == "/tasks"
+    assert response.status_code == 302 and response.headers["Location"] == "/"
 
 
 # The API

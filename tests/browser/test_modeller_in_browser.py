@@ -1,0 +1,73 @@
+"""The modeller in a real browser: a process owner opens a flow's draft in bpmn-js, renames a step in the panel
+beside the diagram, saves, and finds the change in the draft with everything the engine reads kept; problems
+found on save are marked on their steps. All under the page's Content-Security-Policy (a refusal fails the
+test) and with axe-core's checks."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+from test_contact_journey import sign_in
+
+from app.extensions import db
+from app.services import process_versions
+
+pytestmark = pytest.mark.browser
+
+FLOW = "information_request"
+SHAPE = '[data-compass-modeller] g.djs-element[data-element-id="{}"]'
+
+
+def open_the_modeller(page: Page, site: str) -> None:
+    sign_in(page, site, "demo.process_owner")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Flows")
+    page.get_by_role("button", name="Start a draft of Information request").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Edit the draft")
+    expect(page.locator('[data-compass-modeller][data-ready="true"]')).to_have_count(1)
+
+
+def rename_step(page: Page, element_id: str, new_name: str) -> None:
+    page.locator(SHAPE.format(element_id)).click()
+    panel = page.locator("#compass-properties")
+    name = panel.get_by_label("Name", exact=True)
+    name.fill(new_name)
+    name.press("Tab")
+    expect(panel.get_by_role("heading", level=2)).to_have_text(new_name)
+
+
+def test_a_process_owner_renames_a_step_in_the_modeller_and_saves_it(site: str, page: Page, axe: Any) -> None:
+    open_the_modeller(page, site)
+    axe.check(page, "the modeller with its panel")
+    rename_step(page, "routine_checks", "Check every record held")
+    # The panel shows what the engine reads for a user task: its form, chosen from the draft's forms.
+    expect(page.locator("#compass-properties").get_by_label("Form", exact=True)).to_have_value(
+        "information_request_checks"
+    )
+    axe.check(page, "the panel of a selected user task")
+    page.get_by_role("button", name="Save the draft").click()
+    expect(page.get_by_text("The draft was saved")).to_be_visible()
+    db.session.expire_all()
+    draft = process_versions.draft_of(FLOW)
+    assert draft is not None
+    xml = draft.files[f"{FLOW}.bpmn"]
+    assert re.search(r'id="routine_checks" name="Check every record held"', xml)
+    # Written back by bpmn-js, the engine's own extension elements are all still there.
+    assert 'name="formJsonSchemaFilename" value="information_request_checks.json"' in xml
+    assert process_versions.problems_of(draft) == []
+
+
+def test_a_lane_is_given_its_role_and_a_problem_is_marked_on_its_step(site: str, page: Page) -> None:
+    open_the_modeller(page, site)
+    # A user task with no form: saved (a draft may be unfinished) and marked on the diagram.
+    page.locator(SHAPE.format("routine_checks")).click()
+    page.locator("#compass-properties").get_by_label("Form", exact=True).select_option("")
+    page.get_by_role("button", name="Save the draft").click()
+    expect(page.get_by_text("The draft was saved")).to_be_visible()
+    expect(page.locator(SHAPE.format("routine_checks"))).to_have_class(re.compile(r"\bcompass-problem\b"))
+    expect(page.locator("#draft-problems")).to_contain_text("names no form")
+    # The problem's link selects its step, and the panel says what to put right.
+    page.locator("#draft-problems").get_by_role("link", name="routine_checks").click()
+    expect(page.locator("#compass-properties")).to_contain_text("names no form")
