@@ -190,6 +190,8 @@ def parse(flow: str, files: Mapping[str, str], forms: Mapping[str, Any], digest:
         raise BundleRefused([Problem(str(element), _plain(err))]) from None
     except Exception as err:  # the parser raises many kinds for bad input; none may escape as a 500
         raise BundleRefused([Problem(flow, f"the diagram could not be read: {_plain(err)}")]) from None
+    for each in [spec, *subspecs.values()]:
+        connect_repeats(each)
     return ParsedBundle(
         flow=flow,
         hash=digest or bundle_hash(files, forms),
@@ -199,6 +201,19 @@ def parse(flow: str, files: Mapping[str, str], forms: Mapping[str, Any], digest:
         forms={k: dict(v) for k, v in forms.items()},
         trees=trees,
     )
+
+
+def connect_repeats(spec: Any) -> None:
+    """Tell each repeated element (a call activity run once per child) when one of its repetitions finishes.
+
+    The library makes this link only when it creates a repetition or reads a spec saved inside a state; a
+    spec we parse has none. So a repetition created in one process and finished in another (a second web
+    worker, or after a restart) finished alone, and its call activity, and the case, never did."""
+    for task_spec in spec.task_specs.values():
+        merge = getattr(task_spec, "merge_child", None)
+        child = spec.task_specs.get(getattr(task_spec, "task_spec", None) or "")
+        if merge is not None and child is not None and not child.completed_event.is_connected(merge):
+            child.completed_event.connect(merge)
 
 
 def _operator_id_clashes(tree: Any) -> list[Problem]:

@@ -82,10 +82,15 @@ def mirror_mismatch(case_id: int) -> str | None:
     return f"mirror {sorted(mirrored)} != engine {sorted(engine_tasks)}"
 
 
-def run(scenario: dict[str, Any], advance: Callable[[str], None] | None = None) -> ScenarioResult:
+def run(
+    scenario: dict[str, Any],
+    advance: Callable[[str], None] | None = None,
+    before_each_step: Callable[[], None] | None = None,
+) -> ScenarioResult:
     """Run one scenario. A step `{"advance": "PT5H"}` moves the clock with `advance` (the caller's clock,
     a fake one in tests) and wakes the instances whose timers are then due; `{"check": {...}}` compares
-    the case with an expectation part-way through."""
+    the case with an expectation part-way through. `before_each_step` runs before each step (a test uses it
+    to make every step start as if in a process that has never seen the case)."""
     _import_records(scenario)
     start_as = demo_user(scenario.get("start_as", "fpoc"))
     start_with = scenario.get("start_with", "contact")
@@ -95,6 +100,8 @@ def run(scenario: dict[str, Any], advance: Callable[[str], None] | None = None) 
     result = ScenarioResult(scenario["name"], case.id)
     _check_mirror(result, "after the contact was recorded")
     for n, step in enumerate(scenario.get("steps", []), start=1):
+        if before_each_step is not None:
+            before_each_step()
         if "advance" in step:
             if advance is None:
                 result.mismatches.append(f"step {n}: this scenario moves the clock; run it with a clock to move")
