@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flask import Flask  # noqa: E402
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy import create_engine, inspect, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -54,6 +54,17 @@ def _ensure_database(url: str) -> None:
     server.dispose()
 
 
+def _columns_match() -> bool:
+    """Whether every column the models name is in the database: data made before a column was added is made
+    again, since create_all adds missing tables but never a missing column."""
+    found = inspect(db.engine)
+    for table in db.metadata.sorted_tables:
+        have = {column["name"] for column in found.get_columns(table.name)}
+        if not {column.name for column in table.columns} <= have:
+            return False
+    return True
+
+
 def app_with_data(url: str, cases: int, open_tasks: int) -> Flask:
     """The app on `url`, holding `cases` generated cases with `open_tasks` open tasks, analysed."""
     _ensure_database(url)
@@ -71,7 +82,7 @@ def app_with_data(url: str, cases: int, open_tasks: int) -> Flask:
             for index in table.indexes:
                 index.create(db.engine, checkfirst=True)
         made = db.session.scalar(select(AuditEvent.data).where(AuditEvent.name == "DEMO_DATA_GENERATED"))
-        if not made or (made.get("cases"), made.get("open_tasks")) != (cases, open_tasks):
+        if not made or (made.get("cases"), made.get("open_tasks")) != (cases, open_tasks) or not _columns_match():
             db.session.remove()
             db.drop_all()
             db.create_all()

@@ -67,7 +67,9 @@ def check(flow: str, files: dict[str, str], forms: dict[str, Any], trial: bool =
     problems: list[Problem] = []
     for form_id, schema in forms.items():
         problems += [Problem(f"form {form_id}", msg) for msg in schemaforms.check_form_schema(schema)]
-    problems += specs.check(bundle, roles=ROLES, handlers=handlers.names(), trial=trial)
+    names = handlers.names()
+    takes = {name: specs.parameters_read(handlers.get(name)) for name in names}
+    problems += specs.check(bundle, roles=ROLES, handlers=names, trial=trial, handler_parameters=takes)
     if problems:
         raise BundleRefused(problems)
     return bundle

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from app import schemaforms
 from app.engine import specs
@@ -130,15 +132,40 @@ def start_draft(flow: str, user: User) -> ProcessDraft:
         base_bundle_id=live.id,
         updated_by_id=user.id,
     )
-    db.session.add(draft)
-    db.session.flush()
-    audit.record("PROCESS_DRAFT_STARTED", user.id, flow=flow, draft_id=draft.id)
-    db.session.commit()
+    try:
+        db.session.add(draft)
+        db.session.flush()
+        audit.record("PROCESS_DRAFT_STARTED", user.id, flow=flow, draft_id=draft.id)
+        db.session.commit()
+    except IntegrityError:
+        # Another owner started one at the same moment (one draft per flow): theirs is the draft.
+        db.session.rollback()
+        found = draft_of(flow)
+        if found is None:
+            raise
+        return found
     return draft
 
 
+def _commit() -> None:
+    """Commit a change to a draft. Two owners changing the same draft at the same moment both passed the
+    version check; the database lets one through, and the other is told as if it had seen the new version."""
+    try:
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise DraftChanged("the draft changed while this was being saved") from None
+
+
 def _editable(flow: str, expected_version: int) -> ProcessDraft:
-    draft = draft_of(flow)
+    # Locked for the rest of the transaction (PostgreSQL): of two owners saving or deploying at once, the
+    # second waits, then finds the version moved on or the draft gone, and is told so.
+    draft = db.session.scalar(
+        select(ProcessDraft)
+        .where(ProcessDraft.flow == flow)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if draft is None:
         raise NoDraft(flow)
     if draft.version != expected_version:
@@ -154,7 +181,7 @@ def _saved(draft: ProcessDraft, user: User) -> None:
     draft.replay_report = None
     draft.replayed_at = None
     audit.record("PROCESS_DRAFT_SAVED", user.id, flow=draft.flow, draft_id=draft.id)
-    db.session.commit()
+    _commit()
 
 
 def save_diagram(flow: str, xml_text: str, expected_version: int, user: User) -> Checked:
@@ -187,7 +214,7 @@ def discard(flow: str, expected_version: int, user: User) -> None:
     draft = _editable(flow, expected_version)
     audit.record("PROCESS_DRAFT_DISCARDED", user.id, flow=flow, draft_id=draft.id)
     db.session.delete(draft)
-    db.session.commit()
+    _commit()
 
 
 def problems_of(draft: ProcessDraft, trial: bool = False) -> list[Problem]:
@@ -217,7 +244,7 @@ def replay(flow: str, expected_version: int, user: User, recent: int = 50) -> Pr
     draft.replay_hash = draft_hash(draft)
     draft.replayed_at = utcnow()
     audit.record("PROCESS_DRAFT_REPLAYED", user.id, flow=flow, draft_id=draft.id)
-    db.session.commit()
+    _commit()
     return draft
 
 
@@ -261,7 +288,7 @@ def deploy(flow: str, note: str, expected_version: int, user: User) -> ProcessBu
     audit.record("BUNDLE_DEPLOYED", user.id, flow=flow, bundle_id=bundle.id)
     db.session.delete(draft)
     bundles.make_live(bundle.id, user_id=user.id, commit=False)
-    db.session.commit()
+    _commit()
     return bundle
 
 
@@ -274,3 +301,8 @@ def number_of(bundle_id: int | None) -> int | None:
         return None
     bundle = db.session.get(ProcessBundle, bundle_id)
     return bundle.number if bundle is not None else None
+
+
+def live_bundle_id(flow: str) -> int | None:
+    live = db.session.get(LiveBundle, flow)
+    return live.bundle_id if live is not None else None

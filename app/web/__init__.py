@@ -8,6 +8,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app import policy
+from app.engine import specs
 from app.extensions import db, login_manager
 
 ASSETS = Path(__file__).resolve().parents[2] / "node_modules" / "govuk-frontend" / "dist" / "govuk"
@@ -61,6 +62,7 @@ def register(app: Flask) -> None:
         security,
         strategy,
         tasks,
+        versions,
     )
     from app.web.converters import RecordId
 
@@ -68,7 +70,7 @@ def register(app: Flask) -> None:
     app.url_map.converters["int"] = RecordId
     flows = (mat, strategy, lado, information_requests, domestic_abuse)
     managers = (dashboard, figures, census, failed_steps, case_diagram)
-    process_owners = (processes,)
+    process_owners = (processes, versions)
     for module in (
         auth,
         tasks,
@@ -156,8 +158,24 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException) -> Any:
-        titles = {403: "You cannot see this page", 404: "Page not found", 405: "Page not found"}
+        titles = {
+            403: "You cannot see this page",
+            404: "Page not found",
+            405: "Page not found",
+            413: "What you sent is too large",
+        }
         title = titles.get(err.code or 500, err.name)
+        if err.code == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+            return render_template(
+                "error.html",
+                title=title,
+                message=(
+                    f"Compass takes at most {limit // (1024 * 1024)} MB in one go (a diagram file at most "
+                    f"{specs.MAX_DIAGRAM_BYTES // (1024 * 1024)} MB). Nothing was saved: go back and choose a "
+                    "smaller file."
+                ),
+            ), 413
         return render_template(
             "error.html",
             title=title,

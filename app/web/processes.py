@@ -20,7 +20,6 @@ from app.services.process_versions import DeployRefused, DraftChanged, NoDraft
 
 bp = Blueprint("processes", __name__, url_prefix="/processes")
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 def _allowed(flow: str | None = None) -> None:
@@ -122,23 +121,25 @@ def edit(flow: str) -> Any:
     except BundleRefused as refused:
         # Nothing was saved; the diagram as it was sent stays on the page to be put right.
         return _editor(flow, draft, [], xml=xml, errors=[str(p) for p in refused.problems], status=400)
+    except NoDraft:
+        return _no_draft(flow)
     except DraftChanged:
         return _editor(
             flow,
             draft,
             process_versions.problems_of(draft),
             xml=xml,
-            errors=[_changed_message(draft)],
+            errors=[CHANGED],
             status=409,
         )
     return _editor(flow, checked.draft, checked.problems, saved=True)
 
 
-def _changed_message(draft: Any) -> str:
-    return (
-        "Someone else saved this draft after you opened it, so yours was not saved. Your diagram is still on "
-        "the page: download it to keep it, then reload the page to see theirs."
-    )
+# Saving over a newer draft: nothing of theirs is lost, and the diagram sent stays on the page.
+CHANGED = (
+    "Someone else saved this draft after you opened it, so yours was not saved. Your diagram is still on "
+    "the page: download it to keep it, then reload the page to see theirs."
+)
 
 
 def _no_draft(flow: str) -> Any:
@@ -161,15 +162,18 @@ def upload(flow: str) -> Any:
     sent = request.files.get("diagram")
     if sent is None or not sent.filename:
         return _editor(flow, draft, process_versions.problems_of(draft), errors=["Choose a .bpmn file"], status=400)
-    raw = sent.stream.read(MAX_UPLOAD_BYTES + 1)
+    # Read no more than one byte past the limit: a larger file is refused by its length alone.
+    raw = sent.stream.read(specs.MAX_DIAGRAM_BYTES + 1)
     try:
         text = specs.read_upload(raw, sent.filename)
         checked = process_versions.save_diagram(flow, text, _version_posted(), current_user)
     except BundleRefused as refused:
         messages = [f"The file was not loaded: {p.message}" for p in refused.problems]
         return _editor(flow, draft, process_versions.problems_of(draft), errors=messages, status=400)
+    except NoDraft:
+        return _no_draft(flow)
     except DraftChanged:
-        return _editor(flow, draft, process_versions.problems_of(draft), errors=[_changed_message(draft)], status=409)
+        return _editor(flow, draft, process_versions.problems_of(draft), errors=[CHANGED], status=409)
     return _editor(flow, checked.draft, checked.problems, saved=True)
 
 
@@ -177,9 +181,13 @@ def upload(flow: str) -> Any:
 @login_required
 @policy.declare("can_edit_processes")
 def download(flow: str) -> Any:
-    """The draft's diagram, or a version's (?version=N), as a .bpmn file for other modellers."""
+    """The draft's diagram, or a version's (?version=N), as a .bpmn file for other modellers. With neither
+    named: the draft's if there is one, else the live version's."""
     _allowed(flow)
-    wanted = request.args.get("version", "draft")
+    wanted = request.args.get("version")
+    if wanted is None:
+        live_number = process_versions.number_of(process_versions.live_bundle_id(flow))
+        wanted = "draft" if process_versions.draft_of(flow) is not None else str(live_number or "")
     if wanted == "draft":
         draft = process_versions.draft_of(flow)
         if draft is None:
@@ -212,7 +220,10 @@ def discard(flow: str) -> Any:
         return redirect(url_for("processes.flows"))
     except DraftChanged:
         draft = process_versions.draft_of(flow)
-        return _editor(flow, draft, process_versions.problems_of(draft), errors=[_changed_message(draft)], status=409)
+        if draft is None:
+            return redirect(url_for("processes.flows"))
+        message = "Someone saved this draft after you opened it, so it was not discarded: look at their changes first."
+        return _editor(flow, draft, process_versions.problems_of(draft), errors=[message], status=409)
     return redirect(url_for("processes.flows", done=f"The draft of {process_versions.FLOWS[flow]} was discarded"))
 
 
@@ -248,6 +259,8 @@ def deploy(flow: str) -> Any:
         bundle = process_versions.deploy(flow, note, _version_posted(), current_user)
     except DeployRefused as refused:
         return _deploy_page(flow, draft, note=note, errors=refused.messages, status=400)
+    except NoDraft:
+        return _no_draft(flow)
     except DraftChanged:
         return _deploy_page(
             flow,
@@ -272,6 +285,8 @@ def replay(flow: str) -> Any:
         process_versions.replay(flow, _version_posted(), current_user)
     except DeployRefused as refused:
         return _deploy_page(flow, draft, errors=refused.messages, status=400)
+    except NoDraft:
+        return _no_draft(flow)
     except DraftChanged:
         return _deploy_page(
             flow, draft, errors=["Someone changed the draft after this page was drawn: replay it again"], status=409

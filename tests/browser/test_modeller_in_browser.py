@@ -71,3 +71,18 @@ def test_a_lane_is_given_its_role_and_a_problem_is_marked_on_its_step(site: str,
     # The problem's link selects its step, and the panel says what to put right.
     page.locator("#draft-problems").get_by_role("link", name="routine_checks").click()
     expect(page.locator("#compass-properties")).to_contain_text("names no form")
+
+
+def test_a_lane_takes_its_role_from_the_list_of_roles(site: str, page: Page) -> None:
+    open_the_modeller(page, site)
+    # A lane is picked by its title strip on the left; its name is the role that does its steps.
+    page.locator(SHAPE.format("information_request_lane_ssw")).click(position={"x": 12, "y": 40})
+    role = page.locator("#compass-properties").get_by_label("Role", exact=True)
+    expect(role).to_have_value("ssw")
+    role.select_option("team_manager")
+    page.get_by_role("button", name="Save the draft").click()
+    expect(page.get_by_text("The draft was saved")).to_be_visible()
+    db.session.expire_all()
+    draft = process_versions.draft_of(FLOW)
+    assert draft is not None
+    assert 'id="information_request_lane_ssw" name="team_manager"' in draft.files[f"{FLOW}.bpmn"]

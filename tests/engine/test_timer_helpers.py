@@ -196,7 +196,7 @@ def test_a_diagram_using_the_helpers_passes_the_deploy_checks_with_its_trial_run
     [
         (
             (TIMER, "<bpmn:timeDate>working_dayz(1)</bpmn:timeDate>"),
-            "one_working_day_timer: the expression calls working_dayz(), which is not a function diagram code can use "
+            "one_working_day: the expression calls working_dayz(), which is not a function diagram code can use "
             "(did you mean working_days()?)",
         ),
         (

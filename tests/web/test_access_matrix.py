@@ -280,6 +280,34 @@ def build_world(clock: Any) -> World:
     )
 
 
+def _undone_migration(world: World) -> int:
+    """A move of the contact's flow to another version, already undone: undoing it again is let in and refused
+    in plain words, changing nothing."""
+    from app.models import InstanceMigration
+    from app.models.types import utcnow
+
+    found = db.session.scalar(select(InstanceMigration.id))
+    if found is None:
+        instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.case_id == world.contact))
+        assert instance is not None
+        row = InstanceMigration(
+            instance_id=instance.id,
+            case_id=world.contact,
+            flow=instance.flow,
+            from_bundle_id=instance.bundle_id,
+            to_bundle_id=instance.bundle_id,
+            state_before=instance.state,
+            version_before=instance.version,
+            version_after=instance.version,
+            changes=[],
+            reverted_at=utcnow(),
+        )
+        db.session.add(row)
+        db.session.commit()
+        found = row.id
+    return int(found)
+
+
 def url_for_rule(rule: str, world: World) -> str | None:
     """The rule with a real record's ids; None when it has a placeholder this test does not know yet."""
     values = {
@@ -288,6 +316,8 @@ def url_for_rule(rule: str, world: World) -> str | None:
         "<int:person_id>": world.person,
         "<int:other_id>": world.other_person,
         "<path:filename>": "govuk-frontend.min.css",
+        "<flow>": "initial_contact",
+        "<form_id>": "ssw_review",
     }
     if rule.startswith("/cases/<int:case_id>/letters/"):
         values |= {"<int:case_id>": world.letter_case, "<int:item_id>": world.letter}
@@ -307,6 +337,8 @@ def url_for_rule(rule: str, world: World) -> str | None:
         # The contact's own flow: a step that has not failed, so a retry is let in and runs nothing.
         query = select(ProcessInstance.id).where(ProcessInstance.case_id == world.contact)
         values["<int:instance_id>"] = db.session.scalar(query)
+    elif rule.startswith("/processes/migrations/"):
+        values["<int:migration_id>"] = _undone_migration(world)
     url = rule
     for placeholder, value in values.items():
         url = url.replace(placeholder, str(value))

@@ -33,6 +33,7 @@ def test_every_other_page_sends_a_stranger_to_sign_in(fresh: Flask) -> None:
             ("<int:item_id>", "1"),
             ("<int:other_id>", "2"),
             ("<int:instance_id>", "1"),
+            ("<int:migration_id>", "1"),
         ]
         for placeholder, value in placeholders:
             url = url.replace(placeholder, value)
