@@ -20,6 +20,7 @@ OWN_FILES = {
     "compass-modeller.js",
     "compass-diagram.js",
     "compass-drafts.js",
+    "compass-form-editor.js",
     "compass-figures.js",
     "compass-init.js",
     "compass.css",
@@ -52,6 +53,7 @@ def register(app: Flask) -> None:
         drafts,
         failed_steps,
         figures,
+        form_editor,
         information_requests,
         lado,
         mat,
@@ -70,7 +72,7 @@ def register(app: Flask) -> None:
     app.url_map.converters["int"] = RecordId
     flows = (mat, strategy, lado, information_requests, domestic_abuse)
     managers = (dashboard, figures, census, failed_steps, case_diagram)
-    process_owners = (processes, versions)
+    process_owners = (processes, form_editor, versions)
     for module in (
         auth,
         tasks,
