@@ -9,6 +9,8 @@ from jsonschema import Draft202012Validator
 from .model import WIDGETS, as_dict, choices_of, condition_blocks, json_type, kind_of
 
 _DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
+# A list's form draws `minItems` empty items at once: more than this and the task page could not be drawn.
+MOST_ITEMS_SHOWN = 50
 
 
 def check_form_schema(schema: Any) -> list[str]:
@@ -85,6 +87,11 @@ def _check_property(path: str, schema: Any, problems: list[str], in_list: bool) 
     if kind == "object":
         _check_object(schema, path + ".", problems, in_list)
     elif kind == "list":
+        shown = schema.get("minItems")
+        if isinstance(shown, int) and shown > MOST_ITEMS_SHOWN:
+            problems.append(
+                f"The list '{path}' may start with at most {MOST_ITEMS_SHOWN} items (minItems), not {shown}"
+            )
         _check_object(schema["items"], path + ".", problems, in_list=True)
     elif kind == "checkboxes" and widget != "checkboxes" and not choices_of(schema.get("items")):
         problems.append(f"Property '{path}' is a list that is neither a list of objects nor a set of choices")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .model import Choice, Field, lower_first, object_fields
 from .submission import ACTION_FIELD, DATE_PARTS
@@ -115,7 +115,7 @@ def _view(f: Field, values: dict, prefix: str, messages: dict[str, str]) -> dict
     params["value"] = _typed_text(value)
     if f.kind == "textarea":
         # The textarea macro prints its value as the element's content, even when it is None.
-        params["value"] = params["value"] or ""
+        params["value"] = unindented(params["value"] or "")
         params["rows"] = 5
         return {"kind": "textarea", "path": path, "params": params}
     params["autocomplete"] = "off"
@@ -237,3 +237,11 @@ def display_text(f: Field, value: Any) -> str:
             return value
         return f"{parsed.day} {parsed:%B %Y}"
     return str(value)
+
+
+def unindented(text: str) -> Markup:
+    """A textarea's answer as its element's content. The radios macro indents what it reveals, which would put
+    spaces at the start of each line of an answer revealed under an option (more on every error or restored
+    draft); line breaks written as character references are left alone by the indenting, and the browser reads
+    them as line breaks."""
+    return escape(text.replace("\r\n", "\n")).replace("\n", Markup("&#10;"))

@@ -24,6 +24,7 @@ from app.engine import specs
 from app.extensions import db
 from app.models import LiveBundle, User
 from app.models.process_versions import ProcessDraft
+from app.schemaforms import check
 from app.schemaforms.model import Field, as_dict, choices_of, condition_blocks, object_fields, walk
 from app.services import process_versions
 from app.services.errors import Forbidden, NotFound
@@ -101,7 +102,7 @@ DEEPEST_JSON = 40
 # The longest shipped form asks 63 questions. Each question costs time to check and draw, and a list drawn with
 # thousands of blank items would hold up the preview (and a worker's page): both are bounded well above need.
 MOST_QUESTIONS = 300
-MOST_ITEMS_SHOWN = 50
+MOST_ITEMS_SHOWN = check.MOST_ITEMS_SHOWN
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

@@ -5,9 +5,9 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from markupsafe import Markup, escape
 
 from app import policy
+from app.schemaforms.view import unindented
 from app.services import form_editor
 from app.services.errors import Forbidden, NotFound
 from app.services.form_editor import FlowForms, Problem, Question, QuestionRefused, SavedFirst
@@ -145,13 +145,6 @@ def _done(action: str, question: Question, changing: str | None, removing: str |
     return "The form's JSON was saved to the draft."
 
 
-def _unindented(text: str) -> Markup:
-    """Text for a textarea inside a radio's revealed content. The radios macro indents that content, which would
-    put spaces at the start of each line the owner typed; line breaks written as character references are not
-    touched by the indenting, and the browser reads them as line breaks."""
-    return escape(text.replace("\r\n", "\n")).replace("\n", Markup("&#10;"))
-
-
 def _page(
     found: FlowForms,
     form_id: str,
@@ -178,7 +171,7 @@ def _page(
         removing=next((row for row in rows if row.name == removing), None) if removing else None,
         changing=changing,
         question=question or Question(),
-        choices_value=_unindented((question or Question()).choices),
+        choices_value=unindented((question or Question()).choices),
         schema_text=schema_text if schema_text is not None else form_editor.as_text(schema),
         preview=drawn,
         heading=found.heading_of(form_id),

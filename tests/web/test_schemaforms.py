@@ -822,6 +822,10 @@ def props(schema: dict) -> dict:
             lambda s: s.update({"$schema": "http://json-schema.org/draft-07/schema#"}),
             "forms must use JSON Schema 2020-12",
         ),
+        (
+            lambda s: props(s)["children"].update(minItems=100000),
+            "The list 'children' may start with at most 50 items (minItems), not 100000",
+        ),
     ],
     ids=[
         "not-json-schema",
@@ -839,6 +843,7 @@ def props(schema: dict) -> dict:
         "required-unknown",
         "read-only-in-list",
         "other-draft",
+        "too-many-items-drawn",
     ],
 )
 def test_check_form_schema_names_each_problem(change, expected):
@@ -858,3 +863,11 @@ def test_has_read_only_finds_a_read_only_question_at_any_depth() -> None:
     assert not has_read_only({"type": "object", "properties": {"a": {"type": "string", "title": "A"}}})
     nested = {"type": "object", "properties": {"o": {"type": "object", "properties": {"r": {"readOnly": True}}}}}
     assert has_read_only(nested)
+
+
+def test_a_reason_of_several_lines_revealed_under_an_option_comes_back_exactly_as_typed(app):
+    """The radios macro indents what it reveals, which once put spaces at the start of each line of a
+    revealed textarea's answer: more on every error or restored draft."""
+    reason = "Telling the parents could put Alex at greater risk.\nThe police agree.\n\nSee the strategy notes."
+    page = render(app, {**FULL_DATA, "consent_reason": reason})
+    assert page.by_id("consent_reason")["text"] == reason
