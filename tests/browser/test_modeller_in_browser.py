@@ -86,3 +86,77 @@ def test_a_lane_takes_its_role_from_the_list_of_roles(site: str, page: Page) -> 
     draft = process_versions.draft_of(FLOW)
     assert draft is not None
     assert 'id="information_request_lane_ssw" name="team_manager"' in draft.files[f"{FLOW}.bpmn"]
+
+
+def a_request_logged(start: dict[str, Any]) -> int:
+    """An information request logged by the coordinator, as the scenarios log one: the case's id."""
+    from app.services import information_requests, scenarios
+
+    case = information_requests.log_request(scenarios.demo_user("coordinator"), start)
+    return int(case.id)
+
+
+def its_checks_task(case_id: int) -> str:
+    from sqlalchemy import select
+
+    from app.models import Task
+
+    db.session.expire_all()
+    task = db.session.scalar(select(Task).where(Task.case_id == case_id, Task.bpmn_id == "routine_checks"))
+    assert task is not None
+    return str(task.id)
+
+
+REQUEST = {
+    "agency": "police",
+    "requester_name": "DC Sam Officer",
+    "requester_email": "sam.officer@police.example.org",
+    "subjects": [{"name": "Liam Probe", "date_of_birth": "1990-01-30"}],
+    "asked": "Everything held about Liam Probe.",
+    "why": "An investigation into assaults at the address.",
+    "ground": "investigation",
+}
+
+
+def test_a_changed_step_and_form_are_deployed_and_a_new_case_shows_them(site: str, page: Page, axe: Any) -> None:
+    """The issue's journey: open the modeller, rename a task, add a question to its form, deploy, start a case
+    and see the change; a case started before the deploy stays on the version it started with."""
+    from test_contact_journey import sign_out
+
+    earlier = a_request_logged(REQUEST)
+    open_the_modeller(page, site)
+    rename_step(page, "routine_checks", "Check every record held")
+    page.get_by_role("button", name="Save the draft").click()
+    expect(page.get_by_text("The draft was saved")).to_be_visible()
+
+    page.get_by_role("link", name="Edit the forms").click()
+    page.goto(f"{site}/processes/{FLOW}/forms/information_request_checks")
+    page.get_by_label("Field name", exact=True).fill("records_checked_by")
+    page.get_by_label("Question text", exact=True).fill("Who checked the records?")
+    page.get_by_role("group", name="Type of answer").get_by_label("Short text", exact=True).check()
+    page.get_by_role("group", name="Must the worker answer it?").get_by_label("No", exact=True).check()
+    page.get_by_role("button", name="Add the question").click()
+    preview = page.get_by_role("region", name="Preview: what a worker will see")
+    expect(preview.get_by_label("Who checked the records?")).to_be_visible()
+
+    page.goto(f"{site}/processes/{FLOW}/deploy")
+    axe.check(page, "check and deploy, before the replay")
+    page.get_by_role("button", name="Replay the draft").click()
+    expect(page.get_by_role("button", name="Replay again")).to_be_visible(timeout=120_000)
+    axe.check(page, "check and deploy, with the replay's report")
+    page.get_by_label("What does this version change?").fill(
+        "The records check is named for what it asks, and says who checked"
+    )
+    page.get_by_role("button", name="Deploy as a new version").click()
+    expect(page.get_by_text("Version 2 of Information request is live")).to_be_visible()
+
+    later = a_request_logged(REQUEST)
+    sign_out(page)
+    sign_in(page, site, "demo.business_support")
+    page.goto(f"{site}/tasks/{its_checks_task(later)}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check every record held")
+    expect(page.get_by_label("Who checked the records?")).to_be_visible()
+    # The case logged before the deploy runs on, unchanged, on version 1.
+    page.goto(f"{site}/tasks/{its_checks_task(earlier)}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check what the records hold")
+    expect(page.get_by_label("Who checked the records?")).to_have_count(0)
