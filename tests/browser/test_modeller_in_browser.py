@@ -160,3 +160,38 @@ def test_a_changed_step_and_form_are_deployed_and_a_new_case_shows_them(site: st
     page.goto(f"{site}/tasks/{its_checks_task(earlier)}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Check what the records hold")
     expect(page.get_by_label("Who checked the records?")).to_have_count(0)
+
+
+def test_a_timer_is_set_in_working_days_and_a_condition_is_changed(site: str, page: Page) -> None:
+    sign_in(page, site, "demo.process_owner")
+    page.get_by_role("button", name="Start a draft of Initial contact").click()
+    expect(page.locator('[data-compass-modeller][data-ready="true"]')).to_have_count(1)
+    panel = page.locator("#compass-properties")
+
+    # The timer on "Acknowledge the referral": three working days become two, with the helper.
+    page.locator(SHAPE.format("acknowledgement_overdue")).click()
+    expect(panel.get_by_label("Expression", exact=True)).to_have_value("working_days(3)")
+    panel.get_by_label("Or: due after this many working days", exact=True).fill("2")
+    panel.get_by_role("button", name="Use working days").click()
+    expect(panel.get_by_label("Expression", exact=True)).to_have_value("working_days(2)")
+
+    # The flow out of the fire gateway: its condition, rewritten.
+    # A flow is a bent line, whose middle is not on it: picked by its id, as its problem's link picks it.
+    page.evaluate(
+        "id => window.compassModeler.get('selection').select(window.compassModeler.get('elementRegistry').get(id))",
+        "flow_fire",
+    )
+    condition = panel.get_by_label("Condition", exact=True)
+    expect(condition).to_have_value("fire_risk or fire_setting")
+    condition.fill("fire_setting or fire_risk")
+    condition.press("Tab")
+
+    page.get_by_role("button", name="Save the draft").click()
+    expect(page.get_by_text("The draft was saved")).to_be_visible()
+    db.session.expire_all()
+    draft = process_versions.draft_of("initial_contact")
+    assert draft is not None
+    xml = draft.files["initial_contact.bpmn"]
+    assert re.search(r'<bpmn:timeDate xsi:type="bpmn:tFormalExpression">working_days\(2\)</bpmn:timeDate>', xml)
+    assert re.search(r">fire_setting or fire_risk</bpmn:conditionExpression>", xml)
+    assert process_versions.problems_of(draft) == []
