@@ -6,9 +6,9 @@ from __future__ import annotations
 import html
 import io
 import re
+from typing import Any
 
 import pytest
-from conftest import WebClient
 from sqlalchemy import func, select
 from support import user
 
@@ -46,16 +46,16 @@ def _kept_xml(page: str) -> str:
 
 
 @pytest.fixture
-def owner(web: WebClient) -> WebClient:
+def owner(web: Any) -> Any:
     return web.login("process_owner")
 
 
-def _started(owner: WebClient) -> ProcessDraft:
+def _started(owner: Any) -> ProcessDraft:
     owner.post(f"/processes/{FLOW}/draft", {}, expect=302)
     return _draft()
 
 
-def test_a_process_owner_sees_every_flow_and_lands_on_them(owner: WebClient) -> None:
+def test_a_process_owner_sees_every_flow_and_lands_on_them(owner: Any) -> None:
     home = owner.client.get("/")
     assert home.status_code == 302 and home.headers["Location"].endswith("/processes")
     page = owner.get("/processes")
@@ -65,7 +65,7 @@ def test_a_process_owner_sees_every_flow_and_lands_on_them(owner: WebClient) -> 
 
 
 @pytest.mark.parametrize("role", ["ssw", "team_manager", "service_manager", "admin", "police"])
-def test_nobody_else_reaches_the_process_pages(web: WebClient, role: str) -> None:
+def test_nobody_else_reaches_the_process_pages(web: Any, role: str) -> None:
     web.login(role)
     web.get("/processes", expect=403)
     web.get(f"/processes/{FLOW}/edit", expect=403)
@@ -74,12 +74,12 @@ def test_nobody_else_reaches_the_process_pages(web: WebClient, role: str) -> Non
     assert process_versions.draft_of(FLOW) is None
 
 
-def test_an_unknown_flow_is_not_found(owner: WebClient) -> None:
+def test_an_unknown_flow_is_not_found(owner: Any) -> None:
     owner.get("/processes/no_such_flow/edit", expect=404)
     assert owner.post("/processes/no_such_flow/draft", {}).status_code == 404
 
 
-def test_a_draft_starts_as_a_copy_of_the_live_version_and_the_modeller_gets_it(owner: WebClient) -> None:
+def test_a_draft_starts_as_a_copy_of_the_live_version_and_the_modeller_gets_it(owner: Any) -> None:
     draft = _started(owner)
     assert draft.files[f"{FLOW}.bpmn"] == _shipped_xml()
     page = owner.get(f"/processes/{FLOW}/edit")
@@ -92,7 +92,7 @@ def test_a_draft_starts_as_a_copy_of_the_live_version_and_the_modeller_gets_it(o
     assert db.session.scalar(select(func.count()).select_from(ProcessDraft)) == 1
 
 
-def test_saving_the_modellers_diagram_keeps_it_in_the_draft_only(owner: WebClient) -> None:
+def test_saving_the_modellers_diagram_keeps_it_in_the_draft_only(owner: Any) -> None:
     draft = _started(owner)
     xml = _renamed(_shipped_xml(), "Check the records held")
     page = owner.post(f"/processes/{FLOW}/edit", {"xml": xml, "version": draft.version}, expect=200).get_data(
@@ -106,7 +106,7 @@ def test_saving_the_modellers_diagram_keeps_it_in_the_draft_only(owner: WebClien
     assert saved is not None and saved.user_id == user("process_owner").id
 
 
-def test_problems_are_listed_and_handed_to_the_modeller_by_element(owner: WebClient) -> None:
+def test_problems_are_listed_and_handed_to_the_modeller_by_element(owner: Any) -> None:
     draft = _started(owner)
     xml = _shipped_xml().replace(
         'name="formJsonSchemaFilename" value="information_request_checks.json"',
@@ -134,9 +134,7 @@ def test_problems_are_listed_and_handed_to_the_modeller_by_element(owner: WebCli
         ("<notbpmn/>", "not a BPMN 2.0 diagram"),
     ],
 )
-def test_a_diagram_that_is_not_safe_bpmn_is_refused_and_kept_on_the_page(
-    owner: WebClient, xml: str, words: str
-) -> None:
+def test_a_diagram_that_is_not_safe_bpmn_is_refused_and_kept_on_the_page(owner: Any, xml: str, words: str) -> None:
     draft = _started(owner)
     before = draft.files
     page = owner.post(f"/processes/{FLOW}/edit", {"xml": xml, "version": draft.version}, expect=400).get_data(
@@ -148,7 +146,7 @@ def test_a_diagram_that_is_not_safe_bpmn_is_refused_and_kept_on_the_page(
     assert _draft().version == draft.version
 
 
-def test_saving_over_someone_elses_newer_draft_is_refused_with_the_diagram_kept(owner: WebClient) -> None:
+def test_saving_over_someone_elses_newer_draft_is_refused_with_the_diagram_kept(owner: Any) -> None:
     draft = _started(owner)
     stale = draft.version
     theirs = _renamed(_shipped_xml(), "Their name")
@@ -160,7 +158,7 @@ def test_saving_over_someone_elses_newer_draft_is_refused_with_the_diagram_kept(
     assert _draft().files[f"{FLOW}.bpmn"] == theirs
 
 
-def test_a_diagram_made_elsewhere_is_uploaded_and_downloaded(owner: WebClient) -> None:
+def test_a_diagram_made_elsewhere_is_uploaded_and_downloaded(owner: Any) -> None:
     draft = _started(owner)
     xml = _renamed(_shipped_xml(), "Uploaded name")
     response = owner.client.post(
@@ -197,9 +195,7 @@ def test_a_diagram_made_elsewhere_is_uploaded_and_downloaded(owner: WebClient) -
         (b" " * (3 * 1024 * 1024), "2 MB"),
     ],
 )
-def test_a_hostile_upload_is_refused_in_plain_words_and_changes_nothing(
-    owner: WebClient, content: bytes, words: str
-) -> None:
+def test_a_hostile_upload_is_refused_in_plain_words_and_changes_nothing(owner: Any, content: bytes, words: str) -> None:
     draft = _started(owner)
     response = owner.client.post(
         f"/processes/{FLOW}/upload",
@@ -221,7 +217,7 @@ def test_a_hostile_upload_is_refused_in_plain_words_and_changes_nothing(
     assert _draft().version == draft.version and _draft().files == draft.files
 
 
-def test_deploying_needs_a_note_a_sound_draft_and_a_replay_of_exactly_it(owner: WebClient) -> None:
+def test_deploying_needs_a_note_a_sound_draft_and_a_replay_of_exactly_it(owner: Any) -> None:
     draft = _started(owner)
     xml = _renamed(_shipped_xml(), "Check the records held")
     owner.post(f"/processes/{FLOW}/edit", {"xml": xml, "version": draft.version}, expect=200)
@@ -246,7 +242,7 @@ def test_deploying_needs_a_note_a_sound_draft_and_a_replay_of_exactly_it(owner: 
     assert {"PROCESS_DRAFT_REPLAYED", "BUNDLE_DEPLOYED", "BUNDLE_MADE_LIVE"} <= names
 
 
-def test_a_changed_draft_must_be_replayed_again(owner: WebClient) -> None:
+def test_a_changed_draft_must_be_replayed_again(owner: Any) -> None:
     draft = _started(owner)
     owner.post(f"/processes/{FLOW}/replay", {"version": draft.version}, expect=302)
     version = _draft().version
@@ -259,7 +255,7 @@ def test_a_changed_draft_must_be_replayed_again(owner: WebClient) -> None:
     assert db.session.get(LiveBundle, FLOW).bundle.number == 1
 
 
-def test_discarding_a_draft_leaves_the_live_version(owner: WebClient) -> None:
+def test_discarding_a_draft_leaves_the_live_version(owner: Any) -> None:
     draft = _started(owner)
     owner.post(f"/processes/{FLOW}/discard", {"version": draft.version}, expect=302)
     assert process_versions.draft_of(FLOW) is None
