@@ -431,10 +431,20 @@ def _broken_references(tree: Any) -> list[Problem]:
         if source not in element_ids:
             mark = target if target in element_ids else _owner_id(flow.getparent())
             problems.append(Problem(str(mark), f"the flow {name!r} into here starts from {_missing(source)}"))
+    activities = {
+        el.get("id")
+        for el in tree.iter(f"{{{BPMN}}}*")
+        if el.get("id")
+        and (_tag(el).endswith("Task") or _tag(el) in ("task", "subProcess", "callActivity", "transaction"))
+    }
     for event in tree.iter(f"{{{BPMN}}}boundaryEvent"):
         host = event.get("attachedToRef")
         if host not in element_ids:
             problems.append(Problem(_owner_id(event), f"this event is attached to {_missing(host)}"))
+        elif host not in activities:
+            problems.append(
+                Problem(_owner_id(event), "this event hangs on something that is not a step: attach it to a task")
+            )
     return problems
 
 
@@ -1164,16 +1174,22 @@ class _Upstream:
             self.sources.setdefault(flow.get("targetRef"), []).append(flow.get("sourceRef"))
 
     def _just_before(self, node_id: str) -> list[str]:
-        el = self.by_id.get(node_id)
-        if el is None:
-            return []
-        if _tag(el) == "boundaryEvent":
-            # The activity it hangs on has not finished: only what came before that activity has.
-            return self._just_before(el.get("attachedToRef") or "")
-        parent = el.getparent()
-        if _tag(el) == "startEvent" and parent is not None and _tag(parent) in ("subProcess", "transaction"):
-            return self._just_before(parent.get("id") or "")
-        return self.sources.get(node_id, [])
+        # Followed step by step, never by recursion: a diagram may hang two boundary events on each other.
+        seen: set[str] = set()
+        while node_id not in seen:
+            seen.add(node_id)
+            el = self.by_id.get(node_id)
+            if el is None:
+                return []
+            parent = el.getparent()
+            if _tag(el) == "boundaryEvent":
+                # The activity it hangs on has not finished: only what came before that activity has.
+                node_id = el.get("attachedToRef") or ""
+            elif _tag(el) == "startEvent" and parent is not None and _tag(parent) in ("subProcess", "transaction"):
+                node_id = parent.get("id") or ""
+            else:
+                return self.sources.get(node_id, [])
+        return []
 
     def forms_before(self, node_id: str) -> list[str]:
         seen: set[str] = set()

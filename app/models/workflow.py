@@ -14,6 +14,8 @@ class ProcessBundle(db.Model):  # type: ignore[name-defined,misc]
     """One version of a flow: its diagram files and forms, stored once by content hash."""
 
     __tablename__ = "process_bundle"
+    # A version's number names it in the history, the diff and the downloads: never two of one flow alike.
+    __table_args__ = (Index("ix_process_bundle_flow_number", "flow", "number", unique=True),)
     id: Mapped[int] = mapped_column(primary_key=True)
     flow: Mapped[str] = mapped_column(String(80), index=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)

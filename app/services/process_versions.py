@@ -10,6 +10,7 @@ number makes saving over someone else's newer work an error they are told about,
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ from app.models import LiveBundle, ProcessBundle, ProcessDraft, ProcessInstance,
 from app.models.types import utcnow
 from app.roles import FLOWS
 from app.services import audit, bundles
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["FLOWS"]
 
@@ -223,6 +226,10 @@ def problems_of(draft: ProcessDraft, trial: bool = False) -> list[Problem]:
         bundles.check(draft.flow, draft.files, draft.forms, trial=trial)
     except BundleRefused as refused:
         return list(refused.problems)
+    except Exception:
+        # A check that breaks on some diagram must not make the draft impossible to open, fix or discard.
+        logger.exception("checking the draft of %s failed", draft.flow)
+        return [Problem(draft.flow, "the diagram could not be checked; it cannot be deployed until it can be")]
     return []
 
 
@@ -232,16 +239,29 @@ def draft_hash(draft: ProcessDraft) -> str:
 
 def replay(flow: str, expected_version: int, user: User, recent: int = 50) -> ProcessDraft:
     """Run the draft against the flow's scenarios and its recent closed cases, and keep the report with the
-    content hash it ran on."""
+    content hash it ran on.
+
+    The draft runs only once it has passed every check, its trial run too (the trial is what bounds a
+    script's memory and time). The replay takes a while, so no lock is held during it: the report is kept
+    only if the draft is still what was replayed, and otherwise the owner is told to replay again."""
     from app.services import replay as replays
 
-    draft = _editable(flow, expected_version)
-    problems = problems_of(draft)
+    draft = draft_of(flow)
+    if draft is None:
+        raise NoDraft(flow)
+    if draft.version != expected_version:
+        raise DraftChanged(flow)
+    problems = problems_of(draft, trial=True)
     if problems:
         raise DeployRefused(["Put the problems right before replaying the draft."], problems)
-    report = replays.replay(flow, draft.files, draft.forms, recent=recent)
+    files, forms, digest = dict(draft.files), copy.deepcopy(draft.forms), draft_hash(draft)
+    db.session.rollback()
+    report = replays.replay(flow, files, forms, recent=recent)
+    draft = _editable(flow, expected_version)
+    if draft_hash(draft) != digest:
+        raise DraftChanged(flow)
     draft.replay_report = report
-    draft.replay_hash = draft_hash(draft)
+    draft.replay_hash = digest
     draft.replayed_at = utcnow()
     audit.record("PROCESS_DRAFT_REPLAYED", user.id, flow=flow, draft_id=draft.id)
     _commit()

@@ -15,3 +15,11 @@ class RecordId(IntegerConverter):
     def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", LARGEST_RECORD_ID)
         super().__init__(url_map, *args, **kwargs)
+
+
+def whole_number(text: str | None, most_digits: int) -> int | None:
+    """A whole number typed or sent in a form, or None. Only the digits 0 to 9: str.isdigit() alone lets
+    through "²", which int() cannot read, and a length limit keeps it a number the database can hold."""
+    if text and text.isascii() and text.isdigit() and len(text) <= most_digits:
+        return int(text)
+    return None

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from app import policy
 from app.services import failed_steps
 from app.services.errors import Forbidden, NotFound, NotSaved
+from app.web.converters import whole_number
 
 bp = Blueprint("failed_steps", __name__, url_prefix="/failed-steps")
 
@@ -32,7 +33,7 @@ def retry(instance_id: int) -> Any:
     _allowed()
     version = request.form.get("version", "")
     try:
-        done = failed_steps.retry(current_user, instance_id, int(version) if version.isdigit() else None)
+        done = failed_steps.retry(current_user, instance_id, whole_number(version, 9))
     except NotFound:
         abort(404)
     except Forbidden as err:

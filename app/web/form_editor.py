@@ -11,6 +11,7 @@ from app.schemaforms.view import unindented
 from app.services import form_editor
 from app.services.errors import Forbidden, NotFound
 from app.services.form_editor import FlowForms, Problem, Question, QuestionRefused, SavedFirst
+from app.web.converters import whole_number
 
 bp = Blueprint("form_editor", __name__, url_prefix="/processes")
 
@@ -127,7 +128,7 @@ def preview(flow: str, form_id: str) -> Any:
 
 def _version(text: str) -> int | None:
     # A version that is not a number is treated as a page drawn from the live version: a stale save, refused.
-    return int(text) if text.isdigit() and len(text) < 10 else None
+    return whole_number(text, 9)
 
 
 def _rows(schema: dict[str, Any]) -> list[form_editor.QuestionRow]:

@@ -14,6 +14,7 @@ from app.extensions import db
 from app.services import audit, further_information, people, person_records
 from app.services.errors import Forbidden, NotFound, NotSaved
 from app.services.involvement import KINDS
+from app.web.converters import whole_number
 
 bp = Blueprint("people", __name__)
 
@@ -66,18 +67,18 @@ def _read_dob(form: dict[str, str], errors: list[SearchError]) -> people.Partial
     if day and not month:
         errors.append(SearchError("Date of birth must include a month when it includes a day", "#dob-month"))
         return None
-    if not (year.isdigit() and len(year) == 4):
+    if whole_number(year, 4) is None or len(year) != 4:
         errors.append(SearchError("Year must include 4 numbers", "#dob-year"))
         return None
     if int(year) < 1900:
         errors.append(SearchError("Year must be 1900 or later", "#dob-year"))
         return None
-    if month and not (month.isdigit() and 1 <= int(month) <= 12):
+    if month and not 1 <= (whole_number(month, 2) or 0) <= 12:
         errors.append(SearchError("Month must be a number between 1 and 12", "#dob-month"))
         return None
     text = year + (f"-{int(month):02d}" if month else "")
     if day:
-        text += f"-{int(day):02d}" if day.isdigit() else "-x"
+        text += f"-{whole_number(day, 2):02d}" if whole_number(day, 2) is not None else "-x"
     found = people.partial_date(text)
     if found is None:
         errors.append(SearchError("Date of birth must be a real date", "#dob-day"))

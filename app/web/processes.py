@@ -17,9 +17,9 @@ from app.engine.specs import BundleRefused, Problem
 from app.roles import ROLES
 from app.services import process_versions
 from app.services.process_versions import DeployRefused, DraftChanged, NoDraft
+from app.web.converters import whole_number
 
 bp = Blueprint("processes", __name__, url_prefix="/processes")
-
 
 
 def _allowed(flow: str | None = None) -> None:
@@ -194,7 +194,7 @@ def download(flow: str) -> Any:
             abort(404)
         files, label = draft.files, "draft"
     else:
-        number = int(wanted) if wanted.isdigit() and len(wanted) < 9 else None
+        number = whole_number(wanted, 8)
         bundle = process_versions.version(flow, number) if number is not None else None
         if bundle is None:
             abort(404)

@@ -22,6 +22,7 @@ def upgrade():
         "SELECT COUNT(*) FROM process_bundle AS earlier "
         "WHERE earlier.flow = process_bundle.flow AND earlier.id <= process_bundle.id)"
     )
+    op.create_index("ix_process_bundle_flow_number", "process_bundle", ["flow", "number"], unique=True)
     op.create_table(
         "process_draft",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -74,4 +75,5 @@ def downgrade():
     op.drop_index("ix_instance_migration_instance_id", table_name="instance_migration")
     op.drop_table("instance_migration")
     op.drop_table("process_draft")
+    op.drop_index("ix_process_bundle_flow_number", table_name="process_bundle")
     op.drop_column("process_bundle", "number")

@@ -417,3 +417,25 @@ RULE_GROUPS = [
     LOOPS,
     TIMERS,
 ]
+
+
+def test_boundary_events_hung_on_each_other_are_refused_and_the_check_does_not_loop() -> None:
+    """A modeller will not draw it, but a file can say it: two boundary events each attached to the other,
+    one leading to a gateway. The check that looks back along the paths once recursed without end here."""
+    cycle = (
+        '<bpmn:boundaryEvent id="b1" attachedToRef="b2" cancelActivity="false"><bpmn:outgoing>fb1</bpmn:outgoing>'
+        '<bpmn:timerEventDefinition id="t1"><bpmn:timeDuration>"P1D"</bpmn:timeDuration></bpmn:timerEventDefinition>'
+        "</bpmn:boundaryEvent>"
+        '<bpmn:boundaryEvent id="b2" attachedToRef="b1" cancelActivity="false"><bpmn:outgoing>fb2</bpmn:outgoing>'
+        '<bpmn:timerEventDefinition id="t2"><bpmn:timeDuration>"P1D"</bpmn:timeDuration></bpmn:timerEventDefinition>'
+        "</bpmn:boundaryEvent>"
+        '<bpmn:sequenceFlow id="fb1" sourceRef="b1" targetRef="route_gateway"/>'
+        '<bpmn:sequenceFlow id="fb2" sourceRef="b2" targetRef="route_gateway"/>'
+    )
+    diagram = text_of("sound").replace(
+        '<bpmn:sequenceFlow id="flow_start"', cycle + '<bpmn:sequenceFlow id="flow_start"'
+    )
+    assert diagram != text_of("sound")
+    problems = refusal("sound", diagram)
+    hung = [p for p in problems if "not a step" in p.message]
+    assert [p.element_id for p in hung] == ["b1", "b2"]

@@ -531,3 +531,12 @@ def test_what_the_owner_types_is_shown_as_text_never_as_markup(web) -> None:
     page = owner.get(EDITOR)
     assert typed not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in preview_of(page)
+
+
+def test_a_version_that_is_not_a_number_is_a_stale_page_not_an_error(web) -> None:
+    owner = web.login("process_owner")
+    owner.post(EDITOR, question(name="school_name", title="Which school?"), expect=302)
+    # "²" is a digit to Python, but not one int() can read: the save is refused as from an old page.
+    answer = owner.post(EDITOR, question(name="club_name", title="Which club?", version="²"))
+    assert answer.status_code == 409, answer.status_code
+    assert "club_name" not in (draft_form() or {}).get("properties", {})

@@ -92,6 +92,10 @@ def test_nothing_found_says_so(web) -> None:
         ("name=Amy&dob-day=31&dob-month=2&dob-year=2015", "Date of birth must be a real date", 'value="31"'),
         ("name=Amy&dob-year=15", "Year must include 4 numbers", 'value="15"'),
         ("name=Amy&postcode=nowhere", "Enter a real postcode, like SY1 1AA", 'value="nowhere"'),
+        # Digits that are not 0 to 9 ("²" is a digit to Python, but no number int() can read).
+        ("name=Amy&dob-year=%C2%B2%C2%B2%C2%B2%C2%B2", "Year must include 4 numbers", 'value="²²²²"'),
+        ("name=Amy&dob-month=%C2%B2&dob-year=2015", "Month must be a number between 1 and 12", 'value="²"'),
+        ("name=Amy&dob-day=%C2%B2&dob-month=2&dob-year=2015", "Date of birth must be a real date", 'value="²"'),
     ],
 )
 def test_bad_search_input_gets_a_clear_message_with_the_input_kept(web, query: str, message: str, kept) -> None:

@@ -179,7 +179,7 @@ def test_a_diagram_made_elsewhere_is_uploaded_and_downloaded(owner: Any) -> None
     assert 'filename="information_request-draft.bpmn"' in download.headers["Content-Disposition"]
     first = owner.client.get(f"/processes/{FLOW}/download?version=1")
     assert first.get_data(as_text=True) == _shipped_xml()
-    for bad in ("7", "x", "99999999999999999999"):
+    for bad in ("7", "x", "99999999999999999999", "²"):
         assert owner.client.get(f"/processes/{FLOW}/download?version={bad}").status_code == 404
 
 
