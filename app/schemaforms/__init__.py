@@ -26,7 +26,7 @@ from werkzeug.datastructures import MultiDict
 
 from .check import check_form_schema
 from .submission import ACTION_FIELD, apply_action, parse_submission, posted_action
-from .validate import FieldError, validate
+from .validate import FieldError, undeclared, validate
 from .view import build_view
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "posted_action",
     "read_submission",
     "register",
+    "undeclared",
     "validate",
 ]
 

@@ -173,3 +173,27 @@ def _default_message(f: Field, keyword: str, limit: Any) -> str:
     if f.kind in ("object", "list"):
         return f"Check {named}"
     return f"Select one of the options for {named}" if is_choice else f"Enter a valid {what}"
+
+
+def undeclared(schema: dict, data: dict) -> list[FieldError]:
+    """Answers to questions the form does not ask. A page only ever sends the form's own questions, but a
+    caller of the API could send anything, and an answer is written into the case's workflow data: an extra key
+    could reset a loop's counter or set an outcome no one decided."""
+    found: list[FieldError] = []
+
+    def check(fields: list[Field], values: dict, prefix: str) -> None:
+        known = {f.name: f for f in walk(fields)}
+        for key, value in values.items():
+            path = f"{prefix}{key}"
+            asked = known.get(key) if isinstance(key, str) else None
+            if asked is None:
+                found.append(FieldError(path=path, field_id=path, message=f"The form has no question called {key!r}"))
+            elif asked.kind == "object" and isinstance(value, dict):
+                check(asked.fields, value, f"{path}.")
+            elif asked.kind == "list" and isinstance(value, list):
+                for n, item in enumerate(value):
+                    if isinstance(item, dict):
+                        check(asked.fields, item, f"{path}.{n}.")
+
+    check(object_fields(schema), data, "")
+    return found

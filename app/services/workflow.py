@@ -206,6 +206,11 @@ def _complete_once(user: User, task_id: str, data: dict[str, Any]) -> int:
     ready = {t.id: t for t in runtime.ready_user_tasks(workflow, bundle)}
     if task_id not in ready:
         raise conflict_for(task_id)
+    schema = bundle.form(ready[task_id].form_id)
+    # A task's answers are the form's own questions and nothing else (a caller of the API could send more).
+    extra = schemaforms.undeclared(schema, data) if schema is not None else []
+    if extra:
+        raise FormInvalid(extra)
     _validate(bundle, ready[task_id], data)
     failure = runtime.complete_user_task(workflow, task_id, data)
     _after_user_task(instance, workflow, bundle, run, user, ready[task_id], data, failure)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from support import SCENARIO_START, duration, start_test_case, user
 
 from app.extensions import db
-from app.models import AuditEvent, OutboxItem, Task
+from app.models import AuditEvent, OutboxItem, ProcessInstance, Task
 from app.services import bundles, contacts, scenarios, trays, worker
 
 SCENARIOS = sorted((bundles.PROCESSES_DIR / "initial_contact" / "scenarios").glob("*.json"))
@@ -193,3 +193,22 @@ def test_a_partner_works_its_own_lane_only_and_sees_the_case_while_it_has_a_part
     assert done == {"id": case.id}
     police.get(f"/api/v1/cases/{case.id}", expect=404)
     assert api.as_role("ssw").get(f"/api/v1/cases/{case.id}").json["id"] == case.id
+
+
+def test_an_answer_to_a_question_the_form_does_not_ask_is_refused_and_nothing_is_written(api) -> None:
+    """Answers go into the case's workflow data: an extra key could reset a loop's counter or set an outcome."""
+    case_id = recorded(S47)
+    step = S47["steps"][0]
+    ssw = api.as_role("ssw")
+    task = waiting(ssw, case_id, step)
+    instance = db.session.get(Task, task["id"]).instance_id
+    before = db.session.get(ProcessInstance, instance).state
+    answer = ssw.post(
+        f"/api/v1/tasks/{task['id']}/complete", {"data": {**step["data"], "outcome": "no_further_action"}}, expect=422
+    ).json
+    assert answer["errors"] == {"outcome": "The form has no question called 'outcome'"}
+    db.session.expire_all()
+    assert db.session.get(Task, task["id"]) is not None
+    assert db.session.get(ProcessInstance, instance).state == before
+    # The same answers without it are taken.
+    ssw.post(f"/api/v1/tasks/{task['id']}/complete", {"data": step["data"]}, expect=200)
