@@ -90,3 +90,37 @@ def duration(text: str) -> timedelta:
         raise ValueError(f"not a duration a scenario may use: {text!r}")
     days, hours, minutes = (int(part or 0) for part in match.groups())
     return timedelta(days=days, hours=hours, minutes=minutes)
+
+
+def signed_in(app: Any, username: str, password: str, url: str) -> tuple[Any, str]:
+    """A browser of its own (a test client on `app`), signed in, on the page at `url`: its client and the
+    page's CSRF token."""
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    signed = client.post("/login", data={"username": username, "password": password, "csrf_token": token[1]})
+    assert signed.status_code == 302, username
+    form = client.get(url).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token, form[:500]
+    return client, token[1]
+
+
+def posted_at_once(posts: list[tuple[Any, str, dict[str, str]]]) -> list[int]:
+    """Each (client, url, form) posted at the same moment from a thread of its own; the statuses, in order."""
+    import threading
+
+    start = threading.Barrier(len(posts))
+    statuses = [0] * len(posts)
+
+    def send(i: int, client: Any, url: str, data: dict[str, str]) -> None:
+        start.wait()
+        statuses[i] = client.post(url, data=data).status_code
+
+    threads = [threading.Thread(target=send, args=(i, *post)) for i, post in enumerate(posts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return statuses

@@ -4,53 +4,17 @@ case holds one completion. Three different tasks of one case completed at the sa
 
 from __future__ import annotations
 
-import re
-import threading
-
 import pytest
 from flask import Flask
 from harness import make_app
 from sqlalchemy import func, select
-from support import start_test_case
+from support import posted_at_once, signed_in, start_test_case
 
 from app.extensions import db
 from app.models import AuditEvent, ProcessInstance, Task
 from app.services import users
 
 PEOPLE = 20
-
-
-def signed_in(app: Flask, username: str, task_id: str) -> tuple[object, str]:
-    """A browser of its own, signed in, on the task's page: its client and the page's CSRF token."""
-    client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert token
-    signed = client.post("/login", data={"username": username, "password": "pw-at-once", "csrf_token": token[1]})
-    assert signed.status_code == 302, username
-    form = client.get(f"/tasks/{task_id}").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
-    assert token, form[:500]
-    return client, token[1]
-
-
-def press_together(app: Flask, presses: list[tuple[object, str, str, str]]) -> list[int]:
-    """Each (client, token, task, finding) posted at the same moment; the statuses, in order."""
-    start = threading.Barrier(len(presses))
-    statuses: list[int] = [0] * len(presses)
-
-    def press(i: int, client: object, token: str, task_id: str, finding: str) -> None:
-        start.wait()
-        statuses[i] = client.post(  # type: ignore[attr-defined]
-            f"/tasks/{task_id}", data={"finding": finding, "csrf_token": token}
-        ).status_code
-
-    threads = [threading.Thread(target=press, args=(i, *p)) for i, p in enumerate(presses)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return statuses
 
 
 @pytest.mark.postgres_only
@@ -64,9 +28,9 @@ def test_twenty_people_saving_one_task_at_once_one_completes_it_nineteen_are_tol
     app = make_app(pg_fresh.config["SQLALCHEMY_DATABASE_URI"])
     presses = []
     for n in range(PEOPLE):
-        client, token = signed_in(app, f"police.{n}", task_id)
-        presses.append((client, token, task_id, f"what officer {n} found"))
-    statuses = press_together(app, presses)
+        client, token = signed_in(app, f"police.{n}", "pw-at-once", f"/tasks/{task_id}")
+        presses.append((client, f"/tasks/{task_id}", {"finding": f"what officer {n} found", "csrf_token": token}))
+    statuses = posted_at_once(presses)
     assert sorted(statuses) == [302] + [409] * (PEOPLE - 1), statuses
     db.session.expire_all()
     completed = db.session.scalars(
@@ -90,10 +54,10 @@ def test_three_agencies_saving_their_own_tasks_at_once_all_succeed(pg_fresh: Fla
     presses = []
     for bpmn_id, task in tasks.items():
         who = f"{task.lane}.at.once"
-        client, token = signed_in(app, who, task.id)
-        presses.append((client, token, task.id, f"{bpmn_id}: what we hold"))
+        client, token = signed_in(app, who, "pw-at-once", f"/tasks/{task.id}")
+        presses.append((client, f"/tasks/{task.id}", {"finding": f"{bpmn_id}: what we hold", "csrf_token": token}))
     assert len(presses) == 3
-    assert press_together(app, presses) == [302, 302, 302]
+    assert posted_at_once(presses) == [302, 302, 302]
     db.session.expire_all()
     saved = db.session.get(ProcessInstance, instance.id)
     assert saved.version == version + 3  # each saved in turn, none lost

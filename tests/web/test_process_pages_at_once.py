@@ -5,13 +5,13 @@ Nobody sees an error page."""
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 import pytest
 from flask import Flask
 from harness import make_app
 from sqlalchemy import func, select
+from support import posted_at_once, signed_in
 
 from app.extensions import db
 from app.models import LiveBundle, ProcessBundle
@@ -22,42 +22,13 @@ FLOW = "information_request"
 OWNERS = 2
 
 
-def signed_in(app: Flask, username: str, url: str) -> tuple[Any, str]:
-    client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert token
-    signed = client.post("/login", data={"username": username, "password": "pw-at-once", "csrf_token": token[1]})
-    assert signed.status_code == 302, username
-    form = client.get(url).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
-    assert token, form[:500]
-    return client, token[1]
-
-
-def together(posts: list[tuple[Any, str, dict[str, str]]]) -> list[int]:
-    start = threading.Barrier(len(posts))
-    statuses = [0] * len(posts)
-
-    def send(i: int, client: Any, url: str, data: dict[str, str]) -> None:
-        start.wait()
-        statuses[i] = client.post(url, data=data).status_code
-
-    threads = [threading.Thread(target=send, args=(i, *p)) for i, p in enumerate(posts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    return statuses
-
-
 @pytest.mark.postgres_only
 def test_two_owners_saving_and_deploying_one_draft_at_once(pg_fresh: Flask) -> None:
     for n in range(OWNERS):
         users.create_user(f"owner.{n}", f"Process owner {n}", "pw-at-once", ["process_owner"], "management")
     db.session.commit()
     web_app = make_app(pg_fresh.config["SQLALCHEMY_DATABASE_URI"])
-    first, _ = signed_in(web_app, "owner.0", "/processes")
+    first, _ = signed_in(web_app, "owner.0", "pw-at-once", "/processes")
     page = first.get("/processes").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token
@@ -66,7 +37,7 @@ def test_two_owners_saving_and_deploying_one_draft_at_once(pg_fresh: Flask) -> N
     draft = draft_of(FLOW)
     assert draft is not None
     xml = draft.files[f"{FLOW}.bpmn"]
-    clients = [signed_in(web_app, f"owner.{n}", f"/processes/{FLOW}/edit") for n in range(OWNERS)]
+    clients = [signed_in(web_app, f"owner.{n}", "pw-at-once", f"/processes/{FLOW}/edit") for n in range(OWNERS)]
     posts = [
         (
             client,
@@ -79,7 +50,7 @@ def test_two_owners_saving_and_deploying_one_draft_at_once(pg_fresh: Flask) -> N
         )
         for n, (client, tok) in enumerate(clients)
     ]
-    statuses = together(posts)
+    statuses = posted_at_once(posts)
     assert sorted(statuses) == [200, 409], statuses
     db.session.expire_all()
     kept = draft_of(FLOW)
@@ -90,12 +61,12 @@ def test_two_owners_saving_and_deploying_one_draft_at_once(pg_fresh: Flask) -> N
     process_versions.replay(FLOW, kept.version, users_by_name("owner.0"))
     db.session.expire_all()
     version = str(draft_of(FLOW).version)
-    clients = [signed_in(web_app, f"owner.{n}", f"/processes/{FLOW}/deploy") for n in range(OWNERS)]
+    clients = [signed_in(web_app, f"owner.{n}", "pw-at-once", f"/processes/{FLOW}/deploy") for n in range(OWNERS)]
     posts = [
         (client, f"/processes/{FLOW}/deploy", {"csrf_token": tok, "version": version, "note": f"Owner {n}"})
         for n, (client, tok) in enumerate(clients)
     ]
-    statuses = together(posts)
+    statuses = posted_at_once(posts)
     assert sorted(statuses) == [302, 409], statuses
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(ProcessBundle).where(ProcessBundle.flow == FLOW)) == 2
