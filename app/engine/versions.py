@@ -599,6 +599,9 @@ class MigrationRefused(Exception):
         super().__init__("; ".join(reasons))
 
 
+UNREADABLE = "Its saved state could not be read"
+
+
 @dataclass(frozen=True)
 class MigrationPreview:
     can_move: bool
@@ -655,7 +658,10 @@ class _Plan:
 def migration_preview(state: str, old_bundle: ParsedBundle, new_bundle: ParsedBundle) -> MigrationPreview:
     """Whether an instance saved as `state` on `old_bundle` can move to `new_bundle`; if not, why not; and what
     changes for it. The move is tried in memory, so a preview that says yes is a move that works."""
-    plan = _plan(state, old_bundle, new_bundle)
+    try:
+        plan = _plan(state, old_bundle, new_bundle)
+    except MigrationRefused as err:  # its saved state could not be read: nothing more is known of it
+        return MigrationPreview(False, tuple(err.reasons), (), ())
     changes = tuple(_instance_changes(plan, old_bundle, new_bundle))
     if not plan.reasons:
         try:
@@ -682,7 +688,10 @@ def _label(task: SpiffTask) -> str:
 
 
 def _plan(state: str, old: ParsedBundle, new: ParsedBundle) -> _Plan:
-    workflow = runtime.restore(state, old, caller=None)
+    try:
+        workflow = runtime.restore(state, old, caller=None)
+    except Exception:  # one case that cannot move, not a failed preview; the error's text may quote its data
+        raise MigrationRefused([UNREADABLE]) from None
     reasons: list[str] = []
     parts = [_Part(workflow, old.spec.description or old.flow)]
     for sub in workflow.subprocesses.values():
@@ -765,8 +774,11 @@ def _move(plan: _Plan, new: ParsedBundle) -> str:
     try:
         state = serialization.dumps(workflow)
         restored = serialization.loads(state, new)
-    except Exception as err:  # a tree the library cannot write or read back: refuse rather than keep it
-        raise MigrationRefused([f"The moved case could not be saved safely: {_first_line(err)}"]) from None
+    except Exception:  # a tree the library cannot write or read back: refuse rather than keep it
+        # The library's words are not repeated: they can quote the case's own data.
+        raise MigrationRefused(
+            ["The moved case could not be saved and read back exactly, so it was left as it was"]
+        ) from None
     lost = []
     for task in restored.get_tasks():
         kept = before.get(str(task.id))

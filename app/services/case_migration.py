@@ -33,7 +33,7 @@ from app.models import (
     User,
 )
 from app.models.types import utcnow
-from app.roles import FLOWS, ROLES
+from app.roles import FLOWS
 from app.services import audit, bundles, workflow
 from app.services.errors import NotFound, NotSaved
 
@@ -332,9 +332,20 @@ class Report:
         return [o for o in self.outcomes if not o.moved]
 
 
-def migrate_one(user: User, flow: str, instance_id: int) -> Report:
-    """Move one instance of the flow to its live version, in one transaction, and report how it went."""
+def _live_as_shown(flow: str, shown_number: int | None) -> LiveBundle:
+    """The live version, if it is still the one the page showed: a version made live since is one the process
+    owner has not seen the preview of."""
     live = _live(flow)
+    if shown_number is not None and live.bundle.number != shown_number:
+        raise NotSaved(
+            f"Version {live.bundle.number} went live after this page was drawn: look at what moving to it changes first"
+        )
+    return live
+
+
+def migrate_one(user: User, flow: str, instance_id: int, shown_number: int | None = None) -> Report:
+    """Move one instance of the flow to its live version, in one transaction, and report how it went."""
+    live = _live_as_shown(flow, shown_number)
     instance = db.session.get(ProcessInstance, instance_id)
     if instance is None or instance.flow != flow:
         raise NotFound(instance_id)
@@ -345,13 +356,15 @@ def migrate_one(user: User, flow: str, instance_id: int) -> Report:
     return Report(flow, live.bundle.number, [_attempt(user, instance.id, live.bundle_id)])
 
 
-def migrate_all(user: User, flow: str) -> Report:
+def migrate_all(user: User, flow: str, shown_number: int | None = None) -> Report:
     """Move every instance of the flow that can move to its live version, each in a transaction of its own, so
     one that cannot move (or that someone changes meanwhile) leaves the others moved. The report names each."""
-    live = _live(flow)
-    ids = [i.id for i in _behind(flow, live.bundle_id)]
+    live = _live_as_shown(flow, shown_number)
+    # The version the process owner looked at: a newer one made live meanwhile is not one they have seen.
+    to_bundle_id, to_number = live.bundle_id, live.bundle.number
+    ids = [i.id for i in _behind(flow, to_bundle_id)]
     db.session.rollback()  # nothing read for the list is kept across the moves
-    return Report(flow, live.bundle.number, [_attempt(user, instance_id, live.bundle_id) for instance_id in ids])
+    return Report(flow, to_number, [_attempt(user, instance_id, to_bundle_id) for instance_id in ids])
 
 
 def _finished(status: str) -> str:
@@ -367,10 +380,24 @@ def _live(flow: str) -> LiveBundle:
 
 
 def _attempt(user: User, instance_id: int, to_bundle_id: int) -> Outcome:
-    instance = db.session.get(ProcessInstance, instance_id)
-    assert instance is not None
-    case_id = _case_shown(user, instance.flow, instance.case_id)
+    """One move, in a transaction of its own. The instance is read afresh and locked (on PostgreSQL) before
+    anything is decided: the list of cases was made earlier, and since then one may have finished, had its
+    contact voided or been moved by someone else, or a newer version may have gone live."""
+    case_id = None
     try:
+        instance = db.session.scalar(
+            select(ProcessInstance)
+            .where(ProcessInstance.id == instance_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if instance is None:
+            raise NotFound(instance_id)
+        case_id = _case_shown(user, instance.flow, instance.case_id)
+        skipped = _skipped(instance, to_bundle_id)
+        if skipped is not None:
+            db.session.rollback()
+            return Outcome(instance_id, case_id, False, None, reasons=(f"Skipped: {skipped}",))
         migration = _move(user, instance, _bundle(to_bundle_id))
         outcome = Outcome(instance_id, case_id, True, migration.id, changes=tuple(migration.changes))
         db.session.commit()
@@ -388,6 +415,21 @@ def _attempt(user: User, instance_id: int, to_bundle_id: int) -> Outcome:
     except Exception:
         db.session.rollback()
         raise
+
+
+def _skipped(instance: ProcessInstance, to_bundle_id: int) -> str | None:
+    """Why an instance read afresh is no longer one to move to `to_bundle_id`, in words; None when it is."""
+    voided = db.session.scalar(select(Case.voided_at).where(Case.id == instance.case_id))
+    if voided is not None:
+        return "its contact was voided after the cases were listed"
+    if instance.status not in OPEN:
+        return f"its flow has {_finished(instance.status)} since the cases were listed"
+    if instance.bundle_id == to_bundle_id:
+        return "someone moved it to the live version after the cases were listed"
+    live = db.session.scalar(select(LiveBundle.bundle_id).where(LiveBundle.flow == instance.flow))
+    if live != to_bundle_id:
+        return "a newer version went live after the cases were listed: look at the list again"
+    return None
 
 
 def _move(user: User, instance: ProcessInstance, to_row: ProcessBundle) -> InstanceMigration:
@@ -449,11 +491,12 @@ def _mirror(instance: ProcessInstance, ready: list[runtime.ReadyTask]) -> None:
         lane = task.lane or ""
         if row.lane != lane:
             row.lane = lane
-            role = ROLES.get(lane)
-            row.team = role.team if role else None
             holder = db.session.get(User, row.assignee_id) if row.assignee_id else None
             if holder is not None and lane not in holder.roles:
+                holder = None
                 row.assignee_id, row.claimed_at = None, None
+            # The same rule as for a task that appears: with its holder's team while they keep it.
+            row.team = workflow.task_team(lane, holder)
         clock = db.session.scalar(select(TaskClock).where(TaskClock.task_id == task.id))
         if clock is not None:
             clock.name, clock.lane = task.name, lane

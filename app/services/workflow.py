@@ -351,11 +351,8 @@ def sync_mirror(
         if task_id in existing:
             continue
         clocks.start(instance, t)
-        role = ROLES.get(t.lane or "")
-        team = role.team if role else None
         assignee = _named_user(t.assignee, t.lane)
-        if assignee is not None:
-            team = assignee.team_key  # work for one named person sits with their team (and its manager)
+        team = task_team(t.lane, assignee)
         db.session.add(
             Task(
                 id=t.id,
@@ -373,6 +370,15 @@ def sync_mirror(
                 due_at=t.due_at,
             )
         )
+
+
+def task_team(lane: str | None, holder: User | None) -> str | None:
+    """The team a task sits with: work held by one person sits with their team (and its manager), other work
+    with its lane's team, where someone can pick it up."""
+    if holder is not None:
+        return holder.team_key
+    role = ROLES.get(lane or "")
+    return role.team if role else None
 
 
 def _named_user(username: str | None, lane: str | None) -> User | None:

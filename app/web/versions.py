@@ -12,6 +12,7 @@ from app import policy
 from app.services import case_migration
 from app.services.case_migration import NothingToCompare
 from app.services.errors import NotFound, NotSaved
+from app.web.converters import whole_number
 
 bp = Blueprint("versions", __name__, url_prefix="/processes")
 
@@ -91,11 +92,13 @@ def migration(flow: str) -> Any:
 def migrate(flow: str) -> Any:
     _allowed(flow)
     which = request.form.get("instance_id", "").strip()
+    # The live version the page showed; a post without one (an old page) is taken as showing none.
+    shown = whole_number(request.form.get("to_version", ""), 9) or -1
     try:
         if request.form.get("all") == "yes":
-            report = case_migration.migrate_all(current_user, flow)
+            report = case_migration.migrate_all(current_user, flow, shown)
         elif which.isascii() and which.isdigit() and len(which) < 10:
-            report = case_migration.migrate_one(current_user, flow, int(which))
+            report = case_migration.migrate_one(current_user, flow, int(which), shown)
         else:
             return _preview_page(flow, "Choose a case to move, or move all that can", 400)
     except NotFound:

@@ -245,6 +245,25 @@ def test_a_case_with_a_failed_step_cannot_move_until_the_step_is_run_again() -> 
     assert preview.reasons == ("The step “Notify the partner agency” has failed: retry it before moving the case",)
 
 
+@pytest.mark.parametrize("damage", ["cut short", "another program's"])
+def test_a_saved_state_that_cannot_be_read_cannot_move_and_the_reason_quotes_nothing_of_it(damage: str) -> None:
+    v1, renamed = bundle(NOTE), bundle(NOTE, RENAMED)
+    state = saved(start(v1), v1)
+    unreadable = state[: len(state) // 2] if damage == "cut short" else '{"finding": "Known to the school"}'
+
+    preview = migration_preview(unreadable, v1, renamed)
+
+    assert (preview.can_move, preview.reasons, preview.changes, preview.steps) == (
+        False,
+        ("Its saved state could not be read",),
+        (),
+        (),
+    )
+    with pytest.raises(MigrationRefused) as refused:
+        migrate(unreadable, v1, renamed)
+    assert refused.value.reasons == ["Its saved state could not be read"]
+
+
 def test_each_child_s_subprocess_moves_with_its_child_and_the_new_step_after_them_is_taken() -> None:
     renamed_child = ('name="Consider the child"', 'name="Think about the child"')
     wrap_up = (

@@ -7,17 +7,21 @@ undone until the case moves on; a case that cannot move is said so, and left exa
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from flask import Flask
 from flows import complete, open_tasks
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import OperationalError
 from support import user
 
 from app.engine import runtime
 from app.extensions import db
 from app.models import AuditEvent, Case, InstanceMigration, LiveBundle, ProcessBundle, ProcessInstance, Task
-from app.services import bundles, case_migration, scenarios
+from app.services import bundles, case_actions, case_migration, claims, scenarios, users
 from app.services.case_migration import NothingToCompare
 from app.services.errors import NotFound, NotSaved
 
@@ -399,3 +403,165 @@ def test_lado_work_moves_without_its_case_number_shown_to_a_process_owner(fresh,
     assert moved.case_id is None
     live = db.session.get(LiveBundle, "lado")
     assert live is not None and live.bundle.number == 2
+
+
+@contextmanager
+def meanwhile(app: Flask, act: Callable[[], None]) -> Iterator[None]:
+    """`act` done by someone else, in a session of their own, the first time this session lets go of what it
+    read: for a move of all cases, just after the cases were listed and before the first of them is moved."""
+    session = db.session()
+    done: list[bool] = []
+
+    def elsewhere(_session: Any) -> None:
+        if not done:
+            done.append(True)
+            with app.app_context():
+                act()
+
+    event.listen(session, "after_rollback", elsewhere)
+    try:
+        yield
+    finally:
+        event.remove(session, "after_rollback", elsewhere)
+    assert done, "nothing was done meanwhile"
+
+
+def test_a_case_moved_voided_or_finished_after_the_list_was_made_is_skipped_with_the_reason(fresh, clock) -> None:
+    moved_by_another, voided, finished, waiting = (start_case() for _ in range(4))
+    ids = {case.id: instance_of(case).id for case in (moved_by_another, voided, finished, waiting)}
+    v1 = instance_of(voided).bundle_id
+    v2 = deploy_v2()
+    case_ids = (moved_by_another.id, voided.id, finished.id, waiting.id)
+
+    def others_act() -> None:
+        case_migration.migrate_one(user("process_owner"), FLOW, ids[case_ids[0]])
+        case_actions.void(user("ssw"), case_ids[1], "Recorded against the wrong family by mistake")
+        for step in scenario()["steps"]:
+            complete(case_ids[2], step["task"], step["as"], step["data"])
+
+    with meanwhile(fresh, others_act):
+        report = case_migration.migrate_all(user("process_owner"), FLOW)
+
+    assert [(o.case_id, o.moved, o.reasons) for o in report.outcomes] == [
+        (moved_by_another.id, False, ("Skipped: someone moved it to the live version after the cases were listed",)),
+        (voided.id, False, ("Skipped: its contact was voided after the cases were listed",)),
+        (finished.id, False, ("Skipped: its flow has finished since the cases were listed",)),
+        (waiting.id, True, ()),
+    ]
+    assert [e.data["case_id"] for e in events("INSTANCE_MIGRATED")] == [moved_by_another.id, waiting.id]
+    assert db.session.scalar(select(func.count()).select_from(InstanceMigration)) == 2
+    assert (instance_of(voided).status, instance_of(voided).bundle_id) == ("cancelled", v1)
+    assert (instance_of(finished).status, instance_of(finished).bundle_id) == ("completed", v1)
+    assert instance_of(moved_by_another).bundle_id == instance_of(waiting).bundle_id == v2.id
+
+
+def test_a_newer_version_made_live_after_the_list_was_made_moves_nobody_to_the_older_one(fresh, clock) -> None:
+    case = start_case()
+    v1 = instance_of(case).bundle_id
+    deploy_v2()
+    files, forms = _edited(FLOW, ('name="Review the contact"', 'name="Review the contact carefully"'))
+
+    with meanwhile(fresh, lambda: _deploy(FLOW, files, forms, "A clearer name")):
+        report = case_migration.migrate_all(user("process_owner"), FLOW)
+
+    assert [(o.case_id, o.moved, o.reasons) for o in report.outcomes] == [
+        (case.id, False, ("Skipped: a newer version went live after the cases were listed: look at the list again",))
+    ]
+    assert instance_of(case).bundle_id == v1
+    assert events("INSTANCE_MIGRATED") == []
+
+
+def test_a_case_whose_saved_state_cannot_be_read_is_told_on_the_preview_and_the_others_move(web, clock) -> None:
+    unreadable, readable = start_case(), start_case()
+    damaged = instance_of(unreadable)
+    damaged.state = damaged.state[: len(damaged.state) // 2]
+    db.session.commit()
+    damaged_state, v1 = damaged.state, damaged.bundle_id
+    v2 = deploy_v2()
+
+    found = case_migration.preview(user("process_owner"), FLOW)
+    assert [(i.case_id, i.can_move, i.reasons, i.steps) for i in found.instances] == [
+        (unreadable.id, False, ("Its saved state could not be read",), ()),
+        (readable.id, True, (), ("Review the contact",)),
+    ]
+    page = web.login("process_owner").get(f"/processes/{FLOW}/migration")
+    assert "Its saved state could not be read" in page
+
+    report = case_migration.migrate_all(user("process_owner"), FLOW)
+
+    assert [(o.case_id, o.moved, o.reasons) for o in report.outcomes] == [
+        (unreadable.id, False, ("Its saved state could not be read",)),
+        (readable.id, True, ()),
+    ]
+    assert (instance_of(unreadable).state, instance_of(unreadable).bundle_id) == (damaged_state, v1)
+    assert instance_of(readable).bundle_id == v2.id
+
+
+def test_a_task_put_in_another_lane_stays_with_its_holder_and_their_team_when_they_hold_that_role(fresh, clock) -> None:
+    dual = users.create_user("dual.worker", "Dual worker", "pw-dual-worker", ["ssw", "allocated_worker"], "compass")
+    db.session.commit()
+    held_by_dual, held_by_ssw = start_case(), start_case()
+    claims.claim(dual, task_of(held_by_dual).id)
+    claims.claim(user("ssw"), task_of(held_by_ssw).id)
+    review = "<bpmn:flowNodeRef>ssw_review</bpmn:flowNodeRef>"
+    files, forms = _edited(
+        FLOW,
+        (review, ""),
+        (
+            "<bpmn:flowNodeRef>open_case_response</bpmn:flowNodeRef>",
+            review + "<bpmn:flowNodeRef>open_case_response</bpmn:flowNodeRef>",
+        ),
+    )
+    _deploy(FLOW, files, forms, "The allocated worker reviews")
+
+    report = case_migration.migrate_all(user("process_owner"), FLOW)
+
+    assert [o.moved for o in report.outcomes] == [True, True]
+    kept, let_go = task_of(held_by_dual), task_of(held_by_ssw)
+    assert (kept.lane, kept.assignee_id, kept.team) == ("allocated_worker", dual.id, "compass")
+    assert (let_go.lane, let_go.assignee_id, let_go.claimed_at, let_go.team) == (
+        "allocated_worker",
+        None,
+        None,
+        "assessment",
+    )
+    assert scenarios.mirror_mismatch(held_by_dual.id) is None
+
+
+def task_of(case: Case) -> Task:
+    db.session.expire_all()
+    (task,) = db.session.scalars(select(Task).where(Task.case_id == case.id)).all()
+    return task
+
+
+@pytest.mark.postgres_only
+def test_a_case_is_locked_from_before_it_is_checked_until_its_move_is_written(pg_fresh, clock) -> None:
+    case = start_case()
+    instance_id = instance_of(case).id
+    deploy_v2()
+    session = db.session()
+    tries: list[str] = []
+
+    def try_to_lock(_session: Any, _context: Any, _instances: Any) -> None:
+        # The move's first write: everything about the case has been checked, nothing written yet. Someone
+        # else who tried to act on the case now (complete a step, void it) would have to wait.
+        if tries:
+            return
+        with db.engine.connect() as other:
+            try:
+                other.execute(
+                    text("SELECT id FROM process_instance WHERE id = :id FOR UPDATE NOWAIT"), {"id": instance_id}
+                )
+                tries.append("free")
+            except OperationalError:
+                tries.append("locked")
+            other.rollback()
+
+    event.listen(session, "before_flush", try_to_lock)
+    try:
+        report = case_migration.migrate_all(user("process_owner"), FLOW)
+    finally:
+        event.remove(session, "before_flush", try_to_lock)
+
+    assert [o.moved for o in report.outcomes] == [True]
+    assert tries == ["locked"]

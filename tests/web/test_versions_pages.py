@@ -120,7 +120,9 @@ def test_the_preview_shows_case_numbers_and_steps_and_a_move_is_reported_and_und
     assert "1 of 1 can move." in words
     assert "The form of “Review the contact” changes: question “Have you read the history?” added" in words
 
-    report = owner.post(f"/processes/{FLOW}/migration", {"instance_id": str(instance_id(case_id))}, expect=200)
+    report = owner.post(
+        f"/processes/{FLOW}/migration", {"instance_id": str(instance_id(case_id)), "to_version": "2"}, expect=200
+    )
     said = text_of(report.get_data(as_text=True))
     shows_no_names(said)
     assert "1 case moved to version 2" in said and f"Case {case_id}" in said and "Moved" in said
@@ -145,7 +147,9 @@ def test_moving_all_that_can_reports_each_case(web: Any, clock: Any) -> None:
     first, second = start_case(), start_case(steps=2)
     deploy_v2()
 
-    report = text_of(owner.post(f"/processes/{FLOW}/migration", {"all": "yes"}, expect=200).get_data(as_text=True))
+    report = text_of(
+        owner.post(f"/processes/{FLOW}/migration", {"all": "yes", "to_version": "2"}, expect=200).get_data(as_text=True)
+    )
 
     assert "2 cases moved to version 2" in report
     assert f"Case {first}" in report and f"Case {second}" in report
@@ -162,7 +166,10 @@ def test_a_move_asked_badly_is_refused_with_the_preview_and_nothing_moves(web: A
     for data, message in (
         ({}, "Choose a case to move, or move all that can"),
         ({"instance_id": "not a number"}, "Choose a case to move, or move all that can"),
-        ({"instance_id": "999999"}, "That case is not one of this flow's running cases"),
+        ({"instance_id": "999999", "to_version": "2"}, "That case is not one of this flow's running cases"),
+        # A page drawn before version 2 went live, or one that says no version: not what the owner looked at.
+        ({"all": "yes", "to_version": "1"}, "Version 2 went live after this page was drawn"),
+        ({"instance_id": str(instance_id(case_id))}, "Version 2 went live after this page was drawn"),
     ):
         page = text_of(owner.post(f"/processes/{FLOW}/migration", data, expect=400).get_data(as_text=True))
         assert "There is a problem" in page and message in page and f"Case {case_id}" in page
@@ -176,7 +183,9 @@ def test_an_undo_after_the_case_moved_on_is_refused_in_plain_words(web: Any, clo
     owner = web.login("process_owner")
     case_id = start_case()
     deploy_v2()
-    owner.post(f"/processes/{FLOW}/migration", {"instance_id": str(instance_id(case_id))}, expect=200)
+    owner.post(
+        f"/processes/{FLOW}/migration", {"instance_id": str(instance_id(case_id)), "to_version": "2"}, expect=200
+    )
     complete(case_id, "ssw_review", "ssw", {"next_step": "decide"})
     migration = db.session.scalar(select(InstanceMigration))
     assert migration is not None
