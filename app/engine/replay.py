@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from app.engine import runtime
 from app.engine.sandbox import SandboxError
+from app.engine.sandbox.limits import MAX_DECIMAL_DIGITS, MAX_INT_BITS, MAX_ITEMS, MAX_ROUND_DIGITS, MAX_STEPS
 from app.engine.specs import ParsedBundle, all_specs
 
 # A task tree this deep is past what a saved instance may hold (the save refuses 800 by default): a candidate
@@ -48,6 +50,15 @@ SAME = "same"
 PATH_CHANGED = "path_changed"
 OUTCOME_CHANGED = "outcome_changed"
 NOT_REPLAYED = "could_not_replay"
+
+# The report's words go to every process owner, who may not see a child's details, and a draft's script can
+# put anything in a decision (`{"key": referrer, "outcome": finding}` copies the case's own answers). So a
+# decision's values are shown only when they are codes the council names, and its key only when it is a
+# child's (child-1) or one the case itself decided under.
+NOT_KNOWN = "a value that is not a known outcome"
+CHILD_KEY = re.compile(r"child-\d+")
+# The numbers the sandbox's own refusals quote: any other number in one may have come from the case's data.
+SANDBOX_LIMITS = frozenset({MAX_ITEMS, MAX_INT_BITS, MAX_STEPS, MAX_ROUND_DIGITS, MAX_DECIMAL_DIGITS})
 
 # Where a task runs: (the calling task's bpmn id, which multi-instance item) for each call activity around it.
 Scope = tuple[tuple[str, Any], ...]
@@ -68,10 +79,9 @@ class Recorded:
 @dataclass(frozen=True)
 class Outcome:
     ends: tuple[str, ...]  # the end events of the flow itself that were reached
-    decisions: dict[str, dict[str, Any]]  # each child's decision by child key: threshold, outcome, handover
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ends": list(self.ends), "decisions": self.decisions}
+    # Each child's decision by child key: threshold, outcome, handover. As the case's data holds them, so they
+    # leave this module only through shown_outcome and the words of compare.
+    decisions: dict[str, dict[str, Any]]
 
 
 @dataclass
@@ -100,7 +110,7 @@ class Comparison:
     result: str  # SAME, PATH_CHANGED, OUTCOME_CHANGED or NOT_REPLAYED
     changes: list[str] = field(default_factory=list)  # in words, the first difference first
     path: list[str] = field(default_factory=list)  # the candidate's path
-    outcome: dict[str, Any] | None = None  # the candidate's outcome
+    outcome: dict[str, Any] | None = None  # the candidate's outcome, as shown_outcome may tell it
 
     def to_json(self) -> dict[str, Any]:
         return {"result": self.result, "changes": self.changes, "path": self.path, "outcome": self.outcome}
@@ -255,6 +265,7 @@ class _Run:
         self.results = _queues(recording.results)
         self.timers_left = Counter(recording.timers)
         self.names = element_names(candidate)
+        self.words = code_words(candidate)
         self.workflow = BpmnWorkflow(candidate.spec, candidate.subprocess_specs)
         runtime.attach(self.workflow, caller=None)
         # Service tasks are given the result their handler gave the case; no handler runs.
@@ -287,7 +298,7 @@ class _Run:
         except _Stop:
             raise
         except Exception as err:  # a candidate's expression or script may fail like any step
-            raise _Stop(self.stopped or _failure(self.workflow, err, self.names)) from None
+            raise _Stop(self.stopped or _failure(self.workflow, err, self.names, self.words)) from None
 
     def go(self) -> None:
         for task in self.workflow.get_tasks(state=TaskState.READY):
@@ -328,7 +339,7 @@ class _Run:
         try:
             task.run()
         except Exception as err:  # the candidate's post-script may fail
-            raise _Stop(_failure(self.workflow, err, self.names)) from None
+            raise _Stop(_failure(self.workflow, err, self.names, self.words)) from None
         self._engine_steps()
 
 
@@ -355,9 +366,18 @@ def _queues(items: Iterable[Recorded]) -> dict[tuple[Scope, str], _Queue]:
     return {key: _Queue(found) for key, found in grouped.items()}
 
 
-def _failure(workflow: BpmnWorkflow, err: Exception, names: Mapping[str, str]) -> str:
+def code_words(bundle: ParsedBundle) -> frozenset[str]:
+    """Every word the diagrams' text holds: the names their code may use."""
+    return frozenset(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", "\n".join(bundle.files.values())))
+
+
+def _failure(workflow: BpmnWorkflow, err: Exception, names: Mapping[str, str], words: frozenset[str]) -> str:
     """Where the candidate failed and what kind of failure, without the error's own text: that may quote the
-    case's data (a child's name in a failed conversion), and the words go to people who may not see it."""
+    case's data (a child's name in a failed conversion), and the words go to people who may not see it.
+
+    A missing name is told only when the diagrams' own text holds it: a script can raise a NameError naming
+    anything it likes (the case's data too). A refusal of the sandbox is told only when the numbers it quotes
+    are the sandbox's limits, not the size of something the case's data made."""
     task = getattr(err, "task", None)
     if task is None:
         failed = workflow.get_tasks(state=TaskState.ERROR)
@@ -365,11 +385,19 @@ def _failure(workflow: BpmnWorkflow, err: Exception, names: Mapping[str, str]) -
     bpmn_id = str(task.task_spec.bpmn_id) if task is not None and task.task_spec.bpmn_id else None
     where = f"fails at {names.get(bpmn_id, bpmn_id)}" if bpmn_id else "fails"
     for cause in _causes(err):
-        if isinstance(cause, NameError) and cause.name:
+        if isinstance(cause, NameError) and isinstance(cause.name, str) and cause.name in words:
             return f"{where}: it uses {cause.name}, which this case's data does not have"
         if isinstance(cause, SandboxError):
-            return f"{where}: {cause}"
+            return f"{where}: {_refusal(cause)}"
     return f"{where} ({getattr(err, 'error_type', None) or err.__class__.__name__})"
+
+
+def _refusal(err: SandboxError) -> str:
+    text = str(err)
+    numbers = [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", text)]
+    if all(n in SANDBOX_LIMITS for n in numbers):
+        return text
+    return "the sandbox stopped its code at one of its limits"
 
 
 def _causes(err: BaseException) -> Iterable[BaseException]:
@@ -446,7 +474,7 @@ def compare(
             found.changes.insert(0, extra)
         return found
     assert replayed.outcome is not None
-    found.outcome = replayed.outcome.to_json()
+    found.outcome = shown_outcome(recording.outcome, replayed.outcome, titles)
     difference = first_difference(recording.steps, replayed.steps, old_names, new_names)
     if difference:
         found.result = PATH_CHANGED
@@ -534,12 +562,48 @@ def _outcome_difference(
         was = ", ".join(old_names.get(e, e) for e in old.ends) or "no end"
         now = ", ".join(new_names.get(e, e) for e in new.ends) or "no end"
         words.append(f"this case ended at {was}; this version ends at {now}")
-    for key in sorted(set(old.decisions) | set(new.decisions)):
-        was_decided = _decided(old.decisions.get(key), titles)
-        now_decided = _decided(new.decisions.get(key), titles)
-        if was_decided != now_decided:
-            words.append(f"{key}: this case decided {was_decided}; this version decides {now_decided}")
+    labels = key_labels(old, new)
+    for key, label in labels.items():
+        before, after = old.decisions.get(key), new.decisions.get(key)
+        if before == after:
+            continue
+        was_decided, now_decided = _decided(before, titles), _decided(after, titles)
+        if was_decided == now_decided:
+            # Two values neither of which is a code: that they differ is all that may be said.
+            now_decided += " (another one)"
+        words.append(f"{label}: this case decided {was_decided}; this version decides {now_decided}")
     return words
+
+
+def key_labels(old: Outcome, new: Outcome) -> dict[str, str]:
+    """How each decision's key is told: as itself when it is a child's (child-1) or the case decided under it,
+    otherwise only as another key, numbered; the case's keys in order, then the others as they were found."""
+    labels = {key: key for key in sorted(set(old.decisions) | set(new.decisions)) if _key_shown(key, old)}
+    others = [key for key in new.decisions if key not in labels]
+    for n, key in enumerate(others, start=1):
+        labels[key] = f"a key that is not a child's ({n})" if len(others) > 1 else "a key that is not a child's"
+    return labels
+
+
+def _key_shown(key: str, recorded: Outcome) -> bool:
+    return key in recorded.decisions or CHILD_KEY.fullmatch(key) is not None
+
+
+def shown_outcome(recorded: Outcome, outcome: Outcome, titles: Mapping[str, str]) -> dict[str, Any]:
+    """An outcome as the report may hold it: keys told as key_labels tells them, codes the council names kept
+    as codes, every other value replaced by words."""
+    labels = key_labels(recorded, outcome)
+    return {
+        "ends": list(outcome.ends),
+        "decisions": {
+            labels[key]: {part: value if _known(value, titles) else NOT_KNOWN for part, value in decision.items()}
+            for key, decision in outcome.decisions.items()
+        },
+    }
+
+
+def _known(value: Any, titles: Mapping[str, str]) -> bool:
+    return isinstance(value, str) and value in titles
 
 
 def _decided(decision: Mapping[str, Any] | None, titles: Mapping[str, str]) -> str:
@@ -549,6 +613,6 @@ def _decided(decision: Mapping[str, Any] | None, titles: Mapping[str, str]) -> s
     for key in ("threshold", "outcome", "handover"):
         value = decision.get(key)
         if value is not None:
-            shown = titles.get(str(value), str(value))
+            shown = titles[value] if _known(value, titles) else NOT_KNOWN
             parts.append(f"handed over to {shown}" if key == "handover" else shown)
     return ", ".join(parts) or "nothing"

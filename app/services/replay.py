@@ -12,10 +12,13 @@ The report is plain JSON, kept on the draft: case numbers and step names, never 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +32,7 @@ from sqlalchemy import select
 from app import policy
 from app.engine import replay as engine
 from app.engine import specs
+from app.engine.sandbox import process_limits
 from app.engine.specs import BundleRefused
 from app.extensions import db
 from app.models import AuditEvent, Case, ProcessInstance
@@ -37,8 +41,9 @@ from app.services import bundles
 
 ROOT = Path(__file__).resolve().parents[2]
 RECENT = 50
-# The scenario run is given this long; the shipped initial-contact set takes well under a minute.
-SCENARIO_TIMEOUT = 600
+# The scenario run is given this long, wall clock and processing time alike: the web server stops a request
+# at 120 seconds and the recent cases are replayed after it. The shipped initial-contact set takes well under.
+SCENARIO_TIMEOUT = 90
 # The moment the scenarios' clock stands at when each begins: a Tuesday morning in term time, away from bank
 # holidays (the same moment as the scenario tests' SCENARIO_START, which a test holds them to).
 SCENARIO_START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -94,8 +99,10 @@ def replay_cases(flow: str, candidate: specs.ParsedBundle, recent: int = RECENT)
     order = _completion_order([i.case_id for i in instances])
     counts = {engine.SAME: 0, engine.PATH_CHANGED: 0, engine.OUTCOME_CHANGED: 0, engine.NOT_REPLAYED: 0}
     rows = []
-    # The work of a need-to-know flow (the LADO's) is not linked to case numbers for people outside it.
-    withheld = flow in policy.RESTRICTED_TIMELINES
+    # The report is kept and shown to every process owner, so the case numbers of need-to-know work are left
+    # out for all of them: the LADO's, and information requests, whose register is for the hub's decision
+    # makers alone (as case_migration._case_shown holds them back from those who may not read that work).
+    withheld = flow in policy.RESTRICTED_TIMELINES or flow == "information_request"
     for instance in instances:
         found = _replay_one(instance, candidate, order)
         counts[found.result] += 1
@@ -158,32 +165,59 @@ def run_scenarios(
     flow: str, files: dict[str, str], forms: dict[str, Any], timeout: float = SCENARIO_TIMEOUT
 ) -> dict[str, Any]:
     """The flow's scenarios run on the candidate in a process of its own with its own SQLite database, which
-    is deleted afterwards. Each scenario passes when the case ends as it expects."""
+    is deleted afterwards. Each scenario passes when the case ends as it expects.
+
+    The candidate's code runs in that process, so it is held to the limits of the sandbox's trial run (its
+    memory, and processing time up to `timeout`), and it is stopped, with anything it started, after
+    `timeout` seconds."""
     began = time.monotonic()
+    cpu_seconds = max(1, math.ceil(timeout))
     with tempfile.TemporaryDirectory(prefix="compass-replay-") as folder:
         (Path(folder) / "candidate.json").write_text(json.dumps({"files": files, "forms": forms}), encoding="utf-8")
         # The child never reads the real database's address: its app is given the throwaway one.
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SQLALCHEMY_DATABASE_URI"}}
+        # A session of its own, so that the child and the trial runs it starts are stopped together.
+        child = subprocess.Popen(
+            [sys.executable, "-m", "app.services.replay", flow, folder, str(cpu_seconds)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
-            done = subprocess.run(
-                [sys.executable, "-m", "app.services.replay", flow, folder],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
+            _, errors = child.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            return _not_run(f"the scenarios took longer than {int(timeout)} seconds and were stopped")
+            return _not_run(f"the scenarios took longer than {timeout:g} seconds and were stopped")
+        finally:
+            if child.returncode is None:
+                _stop(child)
         result_file = Path(folder) / "result.json"
-        if done.returncode != 0 or not result_file.exists():
-            last = (done.stderr or "").strip().splitlines()
-            # The scenarios are made-up families, so their own words may be shown; a trace never is.
-            return _not_run(f"the scenarios could not be run ({last[-1][:300] if last else 'no reason given'})")
+        if child.returncode != 0 or not result_file.exists():
+            return _not_run(_why_not_run(child.returncode, errors or "", cpu_seconds))
         result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
     result["seconds"] = round(time.monotonic() - began, 2)
     return result
+
+
+def _stop(child: subprocess.Popen[str]) -> None:
+    """Kill the child and everything in its session, and wait for it. The child is not yet waited for, so its
+    number (which names the session) cannot have been given to another process."""
+    with contextlib.suppress(ProcessLookupError):  # it and all it started have ended already
+        os.killpg(child.pid, signal.SIGKILL)
+    child.communicate()
+
+
+def _why_not_run(returncode: int, errors: str, cpu_seconds: int) -> str:
+    last = errors.strip().splitlines()[-1:] or ["no reason given"]
+    if returncode == -signal.SIGXCPU:
+        return f"the scenarios used more than {cpu_seconds} seconds of processing time and were stopped"
+    if last[0].startswith("MemoryError"):
+        megabytes = process_limits.MEMORY_BYTES // (1024 * 1024)
+        return f"the scenarios needed more than {megabytes} MB of memory and were stopped"
+    # The scenarios are made-up families, so their own words may be shown; a trace never is.
+    return f"the scenarios could not be run ({last[0][:300]})"
 
 
 def _duration(text: str) -> timedelta:
@@ -265,7 +299,10 @@ def _one_scenario(path: Path, scenario: dict[str, Any], time_machine: Any) -> di
 
 
 def _main(argv: list[str]) -> int:
-    flow, folder = argv[0], Path(argv[1])
+    flow, folder, cpu_seconds = argv[0], Path(argv[1]), int(argv[2])
+    # Before any of the candidate's code runs here: the limits the sandbox's trial run puts on itself.
+    process_limits.limit_memory()
+    process_limits.limit_cpu(cpu_seconds)
     result = _scenarios_here(flow, folder)
     (folder / "result.json").write_text(json.dumps(result), encoding="utf-8")
     return 0

@@ -3,6 +3,7 @@ and run on candidate versions of the diagram (renamed, rerouted, with a new task
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -85,6 +86,10 @@ DIAGRAM = """<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>
 """
+
+
+# What the codes the diagram decides are called, as the service passes the council's titles.
+TITLES = {"advice": "Advice", "open_case": "Open a case", "no_further_action": "No further action"}
 
 
 def bundle_of(text: str) -> ParsedBundle:
@@ -170,12 +175,12 @@ def test_a_changed_condition_changes_the_path_and_names_the_first_difference() -
     candidate = changed(
         ('family["known"]</bpmn:conditionExpression>', 'not family["known"]</bpmn:conditionExpression>')
     )
-    found = replay.replay(state, bundle, candidate)
+    found = replay.replay(state, bundle, candidate, titles=TITLES)
     assert found.result == replay.PATH_CHANGED
     assert found.changes == [
         "after Known to us?, this case went to Review the contact; this version goes to Pass to the allocated worker",
         "this case ended at Advice given; this version ends at Passed on",
-        "child-1: this case decided advice; this version decides open_case",
+        "child-1: this case decided Advice; this version decides Open a case",
     ]
     assert found.outcome == {"ends": ["end_known"], "decisions": {"child-1": {"outcome": "open_case"}}}
 
@@ -183,9 +188,97 @@ def test_a_changed_condition_changes_the_path_and_names_the_first_difference() -
 def test_a_changed_decision_on_the_same_path_changes_the_outcome_only() -> None:
     state, bundle, _ = finished_case(known=False)
     candidate = changed(('"outcome": "advice"', '"outcome": "no_further_action"'))
-    found = replay.replay(state, bundle, candidate, titles={"no_further_action": "No further action"})
+    found = replay.replay(state, bundle, candidate, titles=TITLES)
     assert found.result == replay.OUTCOME_CHANGED
-    assert found.changes == ["child-1: this case decided advice; this version decides No further action"]
+    assert found.changes == ["child-1: this case decided Advice; this version decides No further action"]
+
+
+# --- A draft cannot make the report show the case's own data ----------------------------------------------------
+
+# What the finished case holds that a process owner may not see: its referrer and the two answers people gave.
+CASE_DATA = ("school", "A bruise on the arm", "Advice to the school")
+
+
+def told(found: replay.Comparison) -> str:
+    return json.dumps(found.to_json())
+
+
+def test_a_decision_that_copies_the_cases_answers_is_told_without_them() -> None:
+    state, bundle, _ = finished_case(known=False)
+    # Every check passes this: the key and the outcome are only names the data has.
+    candidate = changed(
+        ('"outcome": "advice"', '"outcome": finding'), ('decision = {"key": "child-1"', 'decision = {"key": referrer')
+    )
+    found = replay.replay(state, bundle, candidate, titles=TITLES)
+    assert found.result == replay.OUTCOME_CHANGED
+    assert found.changes == [
+        "child-1: this case decided Advice; this version decides nothing",
+        "a key that is not a child's: this case decided nothing; "
+        "this version decides a value that is not a known outcome",
+    ]
+    assert found.outcome == {
+        "ends": ["end_new"],
+        "decisions": {"a key that is not a child's": {"outcome": "a value that is not a known outcome"}},
+    }
+    assert not [value for value in CASE_DATA if value in told(found)]
+
+
+def test_values_that_are_not_known_codes_are_told_only_as_that() -> None:
+    state, bundle, _ = finished_case(known=False)
+    # Under the child's own key, a threshold and a handover copied from the case, and an outcome that is a code.
+    candidate = changed(
+        (
+            '"outcome": "advice"',
+            '"threshold": referrer, "outcome": "no_further_action", "handover": finding',
+        )
+    )
+    found = replay.replay(state, bundle, candidate, titles=TITLES)
+    assert found.changes == [
+        "child-1: this case decided Advice; this version decides a value that is not a known outcome, "
+        "No further action, handed over to a value that is not a known outcome"
+    ]
+    assert found.outcome is not None and found.outcome["decisions"] == {
+        "child-1": {
+            "threshold": "a value that is not a known outcome",
+            "outcome": "no_further_action",
+            "handover": "a value that is not a known outcome",
+        }
+    }
+    assert not [value for value in CASE_DATA if value in told(found)]
+
+
+def test_two_values_that_are_not_codes_are_told_apart_only_by_differing() -> None:
+    state, bundle, _ = finished_case(known=False)
+    # The case on its own version decided a code this report has no title for; the draft copies an answer.
+    found = replay.replay(state, bundle, changed(('"outcome": "advice"', '"outcome": finding')), titles={})
+    assert found.changes == [
+        "child-1: this case decided a value that is not a known outcome; "
+        "this version decides a value that is not a known outcome (another one)"
+    ]
+    assert not [value for value in CASE_DATA if value in told(found)]
+
+
+def test_a_name_error_raised_with_the_cases_data_is_not_told() -> None:
+    state, bundle, _ = finished_case(known=False)
+    # A script can raise a NameError naming anything; only names the diagram's own code holds are told.
+    candidate = changed(
+        ('decision = {"key": "child-1", "outcome": "advice"}', 'raise NameError("gone", name=referrer)')
+    )
+    found = replay.replay(state, bundle, candidate)
+    assert found.changes == ["fails at Advise (NameError)"]
+    assert "school" not in told(found)
+
+
+def test_a_sandbox_refusal_is_told_only_with_the_sandboxs_own_numbers() -> None:
+    state, bundle, _ = finished_case(known=False)
+    decide = 'decision = {"key": "child-1", "outcome": "advice"}'
+    # The size refused would be 100,000 times the length of the referrer: a number the case's data made.
+    found = replay.replay(state, bundle, changed((decide, 'x = "x" * (len(referrer) * 100000)')))
+    assert found.changes == ["fails at Advise: the sandbox stopped its code at one of its limits"]
+    assert "600,000" not in told(found)
+    # A refusal that quotes only the sandbox's limit says what was refused.
+    found = replay.replay(state, bundle, changed((decide, "x = 2 ** 5000")))
+    assert found.changes == ["fails at Advise: A power (**) with a result over 4,096 bits is not allowed"]
 
 
 def test_a_candidate_that_asks_for_a_new_task_stops_there() -> None:

@@ -5,6 +5,9 @@ the real database exactly as it was."""
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from flask import render_template
@@ -14,7 +17,6 @@ from support import SCENARIO_START, user
 
 from app.engine import specs
 from app.extensions import db
-from app.models import AuditEvent, Case, OutboxItem, ProcessBundle, ProcessInstance
 from app.services import bundles, case_actions, replay
 
 # A draft in which "Child in need (s17)" is never taken at the threshold question.
@@ -51,6 +53,64 @@ def test_the_scenarios_start_when_the_scenario_tests_do() -> None:
 
 
 # --- The scenario set, in a database of its own (no app or database of the test's is needed) -----------------
+
+
+def children_of_this_process() -> set[int]:
+    """The processes this test's process started that are still there (a killed one not yet waited for too)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended while we looked
+        if int(fields[1]) == os.getpid():
+            found.add(int(stat.parent.name))
+    return found
+
+
+def processes_naming(text: str) -> list[int]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_scenarios_that_run_too_long_are_stopped_and_leave_nothing_behind(tmp_path, monkeypatch) -> None:
+    # The folder the run makes is made here, so that what is left of it can be seen.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    before = children_of_this_process()
+    files, forms = shipped("lado")
+    # Starting the app alone takes far longer than this.
+    report = replay.run_scenarios("lado", files, forms, timeout=0.5)
+    assert report == {
+        "total": 0,
+        "passed": 0,
+        "failed": 0,
+        "rows": [],
+        "unavailable": "the scenarios took longer than 0.5 seconds and were stopped",
+    }
+    assert list(tmp_path.iterdir()) == []
+    assert children_of_this_process() == before
+    assert processes_naming(str(tmp_path)) == []
+
+
+def test_the_scenarios_run_within_the_memory_the_sandboxs_trial_run_allows() -> None:
+    # 800 lists of 90,000 numbers: about 576 MB, more than the 512 MB a trial run may have, each list within
+    # the sandbox's own size checks. Every LADO scenario runs this script first.
+    files, forms = shipped(
+        "lado", ("meetings_held = 0\n", "meetings_held = 0\nhungry = len([[0] * 90000 for i in range(800)])\n")
+    )
+    report = replay.run_scenarios("lado", files, forms)
+    assert report["unavailable"] is None
+    assert (report["total"], report["passed"], report["failed"]) == (8, 0, 8)
+
+
+def test_the_scenarios_are_given_ninety_seconds_as_the_web_server_gives_a_request_two_minutes() -> None:
+    assert replay.SCENARIO_TIMEOUT == 90
 
 
 def test_the_live_version_passes_every_one_of_its_scenarios() -> None:
@@ -148,14 +208,49 @@ def test_the_lados_closed_cases_are_listed_without_their_numbers(fresh) -> None:
     assert [(r["case_id"], r["result"]) for r in report["rows"]] == [(None, "could_not_replay")]
 
 
+def test_information_requests_closed_cases_are_listed_without_their_numbers(fresh) -> None:
+    closed_case("information_request", "cafcass_court_order_disclosed_in_full")
+    # A court order is no longer a ground of its own: the case is now asked for consent it never needed.
+    draft = candidate("information_request", ('ground == "consent"', 'ground != "consent"'))
+    report = replay.replay_cases("information_request", draft)
+    assert report["case_numbers_withheld"] is True
+    assert [(r["case_id"], r["result"]) for r in report["rows"]] == [(None, "could_not_replay")]
+
+
+def test_a_draft_that_copies_a_cases_answers_into_its_decision_never_shows_them(fresh) -> None:
+    closed_case("initial_contact", "below_threshold_advice")
+    answers = scenario("initial_contact", "below_threshold_advice")["steps"][1]["data"]
+    rationale = answers["rationale"]
+    # Every check passes this: each value is only a name the case's data has.
+    draft = candidate(
+        "initial_contact",
+        (
+            '{"key": child["key"], "threshold": threshold, "rationale": rationale, "outcome": outcome}',
+            '{"key": rationale, "threshold": str(child), "rationale": rationale, "outcome": rationale, '
+            '"handover": concern}',
+        ),
+    )
+    report = replay.replay_cases("initial_contact", draft)
+    # The hand-over it now names sends the case another way at the end.
+    assert [r["result"] for r in report["rows"]] == ["path_changed"]
+    told = json.dumps(report)
+    for secret in (rationale, "Amy", "bruise", "Sam Teacher", "Oak Primary"):
+        assert secret not in told
+    assert report["rows"][0]["changes"][2:] == [
+        "child-1: this case decided Below early help (level 1), Referral to other agency; this version decides nothing",
+        "a key that is not a child's: this case decided nothing; this version decides a value that is not a known "
+        "outcome, a value that is not a known outcome, handed over to a value that is not a known outcome",
+    ]
+
+
 # --- The whole replay: nothing written anywhere real ---------------------------------------------------------
 
 
 def counts() -> dict[str, int]:
+    """The rows of every table."""
     db.session.expire_all()
     return {
-        model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
-        for model in (Case, ProcessInstance, OutboxItem, AuditEvent, ProcessBundle)
+        table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables
     }
 
 

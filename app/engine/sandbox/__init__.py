@@ -25,6 +25,7 @@ names        unknown_calls, which finds calls to functions diagram code will nev
 environment  RestrictedEnvironment and SandboxScriptEngine, for SpiffWorkflow
 trial        trial_run, which starts a limited child process and reads its replies
 trial_child  the child side of trial_run, loaded by file path so it never imports the Flask app
+process_limits  the memory and CPU limits a child running diagram code puts on itself
 
 The internals keep their leading underscores: only the names below are for use outside the package, and
 some internals (such as _sum) are what diagram code sees when it looks at a built-in.

@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from .process_limits import MEMORY_BYTES
 from .trial_child import _READY
 
 # The child loads this package from its directory under a name of its own, never as app.engine.sandbox:
@@ -43,7 +44,7 @@ def trial_run(
     items: list[tuple[str, str, str]],
     data: dict[str, Any],
     cpu_seconds: int = 2,
-    memory_bytes: int = 512 * 1024 * 1024,
+    memory_bytes: int = MEMORY_BYTES,
     helpers: Mapping[str, str | int | float] | None = None,
 ) -> list[tuple[str, str]]:
     """Run each (element_id, "expression" | "script", source) against a copy of `data` in a child process

@@ -7,15 +7,14 @@ never imports the Flask app or its settings, and only this package and its libra
 from __future__ import annotations
 
 import json
-import math
 import pickle
-import resource
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from .environment import RestrictedEnvironment
 from .errors import SandboxError
+from .process_limits import limit_cpu, limit_memory
 
 _READY = b"ready"  # the child's first line: its limits are set and it is reading items
 
@@ -24,22 +23,13 @@ def _trial_child() -> None:
     """The child side of trial_run: limits itself, then runs each item and writes one JSON line each."""
     # From our own parent process, before any untrusted code has run here.
     data_bytes, items, helpers, cpu_seconds, memory_bytes = pickle.loads(sys.stdin.buffer.read())  # noqa: S301
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    limit_memory(memory_bytes)
     out = sys.stdout.buffer
     out.write(_READY + b"\n")
     out.flush()
     environment = RestrictedEnvironment(helpers={name: _stand_in(value) for name, value in helpers.items()})
     for _element_id, kind, source in items:
-        # The soft CPU limit is whole seconds of this process's total, so it moves on for each item.
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        soft = math.ceil(used.ru_utime + used.ru_stime) + cpu_seconds
-        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-        if hard != resource.RLIM_INFINITY:
-            soft = min(soft, hard)
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+        limit_cpu(cpu_seconds)
         message = _trial_one(environment, kind, source, data_bytes, memory_bytes)
         out.write(json.dumps(message).encode() + b"\n")
         out.flush()
