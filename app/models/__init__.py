@@ -18,6 +18,7 @@ from app.models.cases import (
     SharingRecord,
 )
 from app.models.drafts import Draft
+from app.models.figures import FiguresDay
 from app.models.involvement import Involvement, PersonNamePart
 from app.models.outbox import OutboxItem
 from app.models.process_versions import InstanceMigration, ProcessDraft
@@ -35,6 +36,7 @@ __all__ = [
     "CasePerson",
     "Consent",
     "Draft",
+    "FiguresDay",
     "Handover",
     "InstanceMigration",
     "Involvement",

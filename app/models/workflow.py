@@ -83,6 +83,11 @@ class Task(db.Model):  # type: ignore[name-defined,misc]
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when the assignee claimed (or was given) it
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The case's own, copied when the task appears (neither ever changes), so the managers' dashboard filters
+    # the open work by when and by whom the contact was made from this table alone, rather than looking up
+    # each open task's case once for every count on the page.
+    contact_made_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    referral_source: Mapped[str | None] = mapped_column(String(3))
 
     # Loaded with a second query by id, not joined: a tray sorts and pages thousands of tasks, and a join would
     # make the database match every one of them to its case before keeping a page of 25.

@@ -41,7 +41,7 @@ from app.models import (
 )
 from app.models.lado import LadoAllegation
 from app.models.types import utcnow
-from app.services import audit, audit_chain, drafts
+from app.services import audit, audit_chain, drafts, figures_days
 from app.services.errors import NotFound, NotSaved
 
 audit.register(
@@ -227,6 +227,7 @@ def _erase(case: Case) -> set[int]:
     # A draft re-opening the case is filled from it.
     db.session.execute(delete(Draft).where(Draft.key == drafts.contact_key(case_id)))
     db.session.execute(update(Case).where(Case.reopened_from_id == case_id).values(reopened_from_id=None))
+    figures_days.case_removed(case_id)  # the rows go by SQL, unseen by the figures' notes of changed days
     db.session.expunge_all()  # the rows go by SQL below; nothing stale may be flushed back afterwards
     for table in reversed(db.metadata.sorted_tables):
         if table.name == "case_record" or "case_id" not in table.c:

@@ -368,6 +368,9 @@ def sync_mirror(
                 assignee_id=assignee.id if assignee else None,
                 claimed_at=utcnow() if assignee else None,
                 due_at=t.due_at,
+                # Copied in the INSERT itself, so the mirror costs no read of the case.
+                contact_made_at=select(Case.created_at).where(Case.id == instance.case_id).scalar_subquery(),
+                referral_source=select(Case.referral_source).where(Case.id == instance.case_id).scalar_subquery(),
             )
         )
 

@@ -25,9 +25,10 @@ def _allowed() -> None:
 @policy.declare("can_see_dashboard")
 def overview() -> Any:
     _allowed()
-    offered = dashboard.choices(current_user)
+    everything = dashboard.board(current_user)
+    offered = dashboard.choices(current_user, everything)
     form = dashboard.read_filters(current_user, request.args, offered)
-    return _page(form, offered)
+    return _page(form, offered, everything)
 
 
 @bp.route("/export.csv")
@@ -35,10 +36,11 @@ def overview() -> Any:
 @policy.declare("can_see_dashboard")
 def export() -> Any:
     _allowed()
-    offered = dashboard.choices(current_user)
+    everything = dashboard.board(current_user)
+    offered = dashboard.choices(current_user, everything)
     form = dashboard.read_filters(current_user, request.args, offered)
     if form.errors:
-        return _page(form, offered)  # the page says what to put right before the file is made
+        return _page(form, offered, everything)  # the page says what to put right before the file is made
     now = utcnow()
     text = dashboard.export_csv(current_user, form.filters, now)
     name = f"open-work-{now.astimezone(LONDON).date().isoformat()}.csv"
@@ -49,19 +51,21 @@ def export() -> Any:
     )
 
 
-def _page(form: FilterForm, offered: dashboard.Choices) -> Any:
-    now = utcnow()
+def _page(form: FilterForm, offered: dashboard.Choices, everything: dashboard.Board) -> Any:
+    now = everything.now
     filters = form.filters
-    work = dashboard.in_flight(current_user, filters, page_number(request.args.get("page")), now)
+    # The open work is counted once; every count on the page is of it.
+    board = everything.narrowed(filters)
+    work = dashboard.in_flight(current_user, filters, page_number(request.args.get("page")), now, board)
     page = render_template(
         "dashboard/overview.html",
         form=form,
         offered=offered,
         args=filters.args(),
         work=work,
-        flows=dashboard.by_flow(current_user, filters, now),
-        steps=dashboard.by_step(current_user, filters, now),
-        load=dashboard.workload(current_user, filters, now),
+        flows=dashboard.by_flow(current_user, filters, now, board),
+        steps=dashboard.by_step(current_user, filters, now, board),
+        load=dashboard.workload(current_user, filters, now, board),
         clock_tags=dashboard.CLOCK_TAGS,
         per_page=dashboard.PAGE_SIZE,
         may_retry=policy.can_retry_failed_steps(current_user),

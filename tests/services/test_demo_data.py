@@ -93,6 +93,8 @@ def test_generated_cases_are_realistic_and_their_open_tasks_are_real_work(fresh:
     # Exactly the open tasks asked for, each with its clock, some overdue and some claimed.
     tasks = db.session.scalars(select(Task).where(Task.case_id.in_(generated))).all()
     assert len(tasks) == 30 == report.open_tasks
+    # Each keeps its case's date and source, as the dashboard's filters read them.
+    assert all((t.contact_made_at, t.referral_source) == (t.case.created_at, t.case.referral_source) for t in tasks)
     clocks = {c.task_id: c for c in db.session.scalars(select(TaskClock).where(TaskClock.case_id.in_(generated)))}
     assert all(t.id in clocks and clocks[t.id].due_at == t.due_at for t in tasks if t.due_at is not None)
     now = max(t.created_at for t in tasks)

@@ -51,6 +51,7 @@ def mirror(instance: ProcessInstance, **fields: object) -> Task:
         "lane": "ssw",
         "team": "compass",
         "created_at": NOW - HOUR,
+        "contact_made_at": db.session.get(Case, instance.case_id).created_at,
     }
     values |= fields
     task = Task(**values)

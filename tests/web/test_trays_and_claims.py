@@ -213,6 +213,7 @@ def test_twenty_five_to_a_page_with_govuk_pagination(review: Task, web) -> None:
                 lane="ssw",
                 team="compass",
                 created_at=NOW - timedelta(minutes=n),
+                contact_made_at=review.contact_made_at,
             )
         )
     db.session.commit()
