@@ -69,6 +69,9 @@ class Task(db.Model):  # type: ignore[name-defined,misc]
     """A ready user task, mirrored from the engine so trays never deserialize a workflow."""
 
     __tablename__ = "task"
+    # The dashboard's order, overdue first (app/services/dashboard.py): a page of fifty is read from the front
+    # of this index rather than all the open work being sorted for it.
+    __table_args__ = (Index("ix_task_due_order", "due_at", "created_at", "id"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the engine's task UUID
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)

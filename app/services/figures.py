@@ -139,11 +139,14 @@ def compute(period: Period, now: datetime | None = None) -> Figures:
     mat: dict[str, int] = {}
     da: dict[str, int] = {}
     within = counted = re_referrals = 0
+    month_of = {(month.first.year, month.first.month): n for n, month in enumerate(months)}
+    pieces: list[list[dict[str, Any]]] = [[] for _ in months]
+    for first_day, piece in days.items():
+        pieces[month_of[first_day.year, first_day.month]].append(piece)
     figures.by_month = [Month(f"{month.first:%B %Y}", 0, 0, 0) for month in months]
     for n, month in enumerate(months):
         contacts = referrals = discussions = 0
-        for offset in range((month.last - month.first).days + 1):
-            day = days[month.first + timedelta(days=offset)]
+        for day in pieces[n]:
             for source, outcome, count in day["contacts"]:
                 contacts += count
                 by_source[source] = by_source.get(source, 0) + count

@@ -21,14 +21,13 @@ data) say so themselves: `case_removed` and `forget_all`.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from itertools import chain
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import delete, event, inspect, select
+from sqlalchemy import case, delete, event, func, inspect, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -213,7 +212,9 @@ def _runs(days: list[date]) -> Iterator[tuple[date, date]]:
 
 
 def counts(period: Period, now: datetime | None = None) -> dict[date, dict[str, Any]]:
-    """Each day of the period's counts: kept ones as kept, the rest worked out, and those now settled kept.
+    """The period's counts in pieces, each keyed by its first day and inside one month: a settled day is a
+    piece of its own (as kept, or worked out and then kept); the days not yet settled are counted afresh
+    together, a piece for each month they touch.
 
     `now` is the moment of the report; a day is kept, or read as kept, only once it is settled by both it and
     the clock, which is what the notes of changed days go by."""
@@ -231,19 +232,25 @@ def counts(period: Period, now: datetime | None = None) -> dict[date, dict[str, 
     }
     every_day = [period.first + timedelta(days=n) for n in range((period.last - period.first).days + 1)]
     found: dict[date, dict[str, Any]] = {}
-    missing = []
+    to_keep, unsettled = [], []
     for day in every_day:
         counted, _version = kept.get(day, (None, 0))
-        if counted is not None and settles_at(day, calendar) <= settled_by:
-            found[day] = counted
+        if settles_at(day, calendar) > settled_by:
+            unsettled.append(day)
+        elif counted is None:
+            to_keep.append(day)
         else:
-            missing.append(day)
-    for first, last in _runs(missing):
-        found |= _work_out(first, last, now, calendar)
-    settled = [day for day in missing if settles_at(day, calendar) <= settled_by]
-    if settled:
+            found[day] = counted
+    for first, last in _runs(to_keep):
+        found |= _work_out(
+            first, last, now, calendar, pieces=[first + timedelta(days=n) for n in range((last - first).days + 1)]
+        )
+    for first, last in _runs(unsettled):
+        months = [day for day in every_day if first < day <= last and day.day == 1]
+        found |= _work_out(first, last, now, calendar, pieces=[first, *months])
+    if to_keep:
         db.session.commit()  # the reading ends here; each day is kept in a transaction of its own
-        for day in settled:
+        for day in to_keep:
             if not _keep(day, found[day], kept.get(day), now):
                 break
     return found
@@ -283,6 +290,19 @@ def _counted_case() -> Any:
     return (Case.voided_at.is_(None)) & (Case.request_type != "information_request")
 
 
+def _piece_number(moment: Any, pieces: list[date]) -> Any:
+    """Which piece a moment falls in, counted from 0, as the database works it out: London days begin at
+    different UTC hours through the year, so each piece's start is given."""
+    if len(pieces) == 1:
+        return literal(0, literal_execute=True)
+    return case(*((moment < london_midnight(day), n) for n, day in enumerate(pieces[1:])), else_=len(pieces) - 1)
+
+
+def _piece_of(moment: datetime, pieces: list[date]) -> date:
+    day = _day(moment)
+    return next(piece for piece in reversed(pieces) if piece <= day)
+
+
 def _empty() -> dict[str, Any]:
     return {
         "contacts": [],  # [source, outcome, child contacts]
@@ -297,31 +317,39 @@ def _empty() -> dict[str, Any]:
     }
 
 
-def _work_out(first: date, last: date, now: datetime, calendar: Calendar) -> dict[date, dict[str, Any]]:
-    """Every figure of each day from `first` to `last`, from the records: one read of each kind of record for
-    the whole range, each through its date's index."""
+def _work_out(
+    first: date, last: date, now: datetime, calendar: Calendar, pieces: list[date]
+) -> dict[date, dict[str, Any]]:
+    """Every figure from `first` to `last`, from the records, in pieces: each piece runs from its day (the
+    first is `first`) to the day before the next. One read of each kind of record for the whole range, each
+    through its date's index, grouped by piece in the database where the rows are many."""
     starts, ends = london_midnight(first), london_midnight(last + timedelta(days=1))
-    days: dict[date, dict[str, Any]] = {first + timedelta(days=n): _empty() for n in range((last - first).days + 1)}
+    days: dict[date, dict[str, Any]] = {piece: _empty() for piece in pieces}
     source = Case.referral_source
     in_range = (Case.created_at >= starts) & (Case.created_at < ends)
+    day_of = _piece_number(Case.created_at, pieces)
     children = (
-        select(source, CasePerson.outcome, Case.created_at)
+        select(day_of.label("day"), source.label("source"), CasePerson.outcome.label("outcome"))
         .join(Case, Case.id == CasePerson.case_id)
         .where(CasePerson.role == "child", _counted_case(), in_range)
     )
-    contacts: dict[date, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
-    for code, outcome, made in db.session.execute(children).tuples():
-        contacts[_day(made)][(code or UNKNOWN, outcome or NOT_DECIDED)] += 1
+    # Grouped by the database: a range's contacts are thousands of rows at a large council, their groups few.
+    each = children.subquery()
+    grouped = select(each.c.day, each.c.source, each.c.outcome, func.count()).group_by(
+        each.c.day, each.c.source, each.c.outcome
+    )
+    for n, code, outcome, count in db.session.execute(grouped).tuples():
+        days[pieces[n]]["contacts"].append([code or UNKNOWN, outcome or NOT_DECIDED, count])
     # Asked apart from the children above: asking there whether each became a referral leads PostgreSQL to
     # read every referral ever made.
     became = select(Referral.id).where(Referral.child_id == CasePerson.id, Referral.accepted_at.is_not(None))
-    referred: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for code, made in db.session.execute(
-        children.where(became.exists()).with_only_columns(source, Case.created_at)
-    ).tuples():
-        referred[_day(made)][code or UNKNOWN] += 1
-    for made in db.session.execute(select(Case.created_at).where(_counted_case(), in_range)).scalars():
-        days[_day(made)]["records"] += 1
+    each = children.where(became.exists()).subquery()
+    grouped = select(each.c.day, each.c.source, func.count()).group_by(each.c.day, each.c.source)
+    for n, code, count in db.session.execute(grouped).tuples():
+        days[pieces[n]]["referred"].append([code or UNKNOWN, count])
+    each = select(day_of.label("day")).where(_counted_case(), in_range).subquery()
+    for n, count in db.session.execute(select(each.c.day, func.count()).group_by(each.c.day)).tuples():
+        days[pieces[n]]["records"] += count
     referrals = (
         select(Referral.accepted_at, Referral.outcome_at, Referral.re_referral)
         .join(Case, Case.id == Referral.case_id)
@@ -330,7 +358,7 @@ def _work_out(first: date, last: date, now: datetime, calendar: Calendar) -> dic
     for accepted_at, outcome_at, again in db.session.execute(referrals).tuples():
         if accepted_at is None:  # the query asks for accepted referrals; this only tells the type checker
             continue
-        day = days[_day(accepted_at)]
+        day = days[_piece_of(accepted_at, pieces)]
         day["referrals"] += 1
         day["re_referrals"] += 1 if again else 0
         due = calendar.add_working_days(accepted_at, 1)
@@ -346,7 +374,7 @@ def _work_out(first: date, last: date, now: datetime, calendar: Calendar) -> dic
     )
     for held_at in db.session.execute(discussions).scalars():
         if held_at is not None:
-            days[_day(held_at)]["discussions"] += 1
+            days[_piece_of(held_at, pieces)]["discussions"] += 1
     for model, part in ((MatDecision, MatDecision.outcome), (DaTriageDecision, DaTriageDecision.level)):
         decisions = (
             select(model.decided_at, part)
@@ -355,10 +383,9 @@ def _work_out(first: date, last: date, now: datetime, calendar: Calendar) -> dic
         )
         key = "mat" if model is MatDecision else "da"
         for decided_at, value in db.session.execute(decisions).tuples():
-            tally = days[_day(decided_at)][key]
+            tally = days[_piece_of(decided_at, pieces)][key]
             tally[str(value)] = tally.get(str(value), 0) + 1
-    for day, tally in contacts.items():
-        days[day]["contacts"] = [[code, outcome, n] for (code, outcome), n in sorted(tally.items())]
-    for day, by_source in referred.items():
-        days[day]["referred"] = [[code, n] for code, n in sorted(by_source.items())]
+    for day in days.values():  # the same order whichever way the database grouped them
+        day["contacts"].sort()
+        day["referred"].sort()
     return days

@@ -1,5 +1,5 @@
 """the task mirror keeps when and by whom its case's contact was made, so the managers' dashboard filters the
-open work by them without looking up each task's case
+open work by them without looking up each task's case; and an index in the dashboard's order
 
 Revision ID: 0020
 Revises: 0019
@@ -24,9 +24,11 @@ def upgrade():
     )
     with op.batch_alter_table("task") as batch:
         batch.alter_column("contact_made_at", existing_type=sa.DateTime(timezone=True), nullable=False)
+    op.create_index("ix_task_due_order", "task", ["due_at", "created_at", "id"])
 
 
 def downgrade():
+    op.drop_index("ix_task_due_order", table_name="task")
     with op.batch_alter_table("task") as batch:
         batch.drop_column("referral_source")
         batch.drop_column("contact_made_at")

@@ -57,7 +57,7 @@ READERS: dict[str, Callable[[Any, dashboard.Filters], Any]] = {
 }
 
 
-@pytest.mark.parametrize(("reader", "queries"), [("in_flight", 3), ("by_flow", 2), ("by_step", 1), ("workload", 1)])
+@pytest.mark.parametrize(("reader", "queries"), [("in_flight", 4), ("by_flow", 3), ("by_step", 2), ("workload", 2)])
 def test_a_reader_asks_the_same_few_queries_for_two_rows_or_twelve(fresh, reader: str, queries: int) -> None:
     manager = user("service_manager")  # loaded before counting: signing in is not the dashboard's work
     assert manager.roles == {"service_manager"}

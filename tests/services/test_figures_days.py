@@ -222,3 +222,16 @@ def test_the_october_figures_count_only_octobers_days(kept) -> None:
     assert [m.title for m in october.by_month] == ["October 2026"]
     assert october.contacts == october.by_month[0].contacts
     assert afresh(OCTOBER) == summary(october)
+
+
+def test_days_not_yet_settled_across_a_months_end_fall_in_their_own_months(fresh) -> None:
+    """On the afternoon of 30 November the days from 30 November on are not settled: they are counted
+    together, yet each month's figures hold only that month's."""
+    with time_machine.travel(datetime(2026, 11, 30, 16, 0, tzinfo=UTC), tick=False):
+        load_known_cases(KNOWN["cases"])
+        found = figures.compute(KNOWN_PERIOD)
+        kept_days = set(db.session.scalars(select(FiguresDay.day).where(FiguresDay.counts.is_not(None))))
+    # Thursday 26 November settled at the close of Friday; what came in from Friday on is due by 5 pm on Monday.
+    assert max(kept_days) == date(2026, 11, 26)
+    counted = {m.title: [m.contacts, m.referrals, m.strategy_discussions] for m in found.by_month}
+    assert counted == KNOWN["expected"]["by_month"]
