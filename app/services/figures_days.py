@@ -147,7 +147,7 @@ def _days_of_cases(session: Session, case_ids: Iterable[int]) -> set[date]:
     days: set[date] = set()
     for moment, case_id in moments:
         found = session.execute(select(moment).where(case_id.in_(ids), moment.is_not(None))).scalars()
-        days |= {_day(m) for m in found}
+        days |= {_day(m) for m in found if m is not None}
     return days
 
 
