@@ -7,6 +7,7 @@ first as worked out by hand from figures_cases.json."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -15,8 +16,10 @@ from typing import Any
 import pytest
 import time_machine
 from figures_data import KNOWN, KNOWN_PERIOD, load_known_cases
-from sqlalchemy import delete, event, select
+from flask import current_app
+from sqlalchemy import delete, event, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import Case, CasePerson, FiguresDay, Person, Referral
@@ -235,3 +238,50 @@ def test_days_not_yet_settled_across_a_months_end_fall_in_their_own_months(fresh
     assert max(kept_days) == date(2026, 11, 26)
     counted = {m.title: [m.contacts, m.referrals, m.strategy_discussions] for m in found.by_month}
     assert counted == KNOWN["expected"]["by_month"]
+
+
+@pytest.mark.postgres_only
+def test_a_report_keeping_a_day_waits_for_a_change_to_it_and_keeps_nothing(pg_fresh) -> None:
+    """On PostgreSQL, with the report and the change on separate connections: the change has cleared the day
+    but not committed when the report comes to keep the counts it worked out before. The report waits for the
+    change, then keeps nothing, and the day is counted again next time."""
+    day = date(2026, 11, 10)  # C3's contact
+    with time_machine.travel(LATER, tick=False):
+        load_known_cases(KNOWN["cases"])
+        figures.compute(KNOWN_PERIOD)
+        stale = db.session.get(FiguresDay, day)
+        seen = (stale.counts, stale.version)
+
+        change = Session(bind=db.engine)
+        case = change.get(Case, case_named("C3").id)
+        case.referral_source = "6"
+        change.flush()
+        figures_days._clear(change)  # what committing does first: the day is cleared, its row held till commit
+
+        app = current_app._get_current_object()
+        kept: list[bool] = []
+
+        def keep() -> None:
+            with app.app_context():
+                kept.append(figures_days._keep(day, dict(seen[0]), seen, LATER))
+
+        report = threading.Thread(target=keep)
+        report.start()
+        with db.engine.connect() as watcher:
+            waiting = (
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE figures_day%'"
+            )
+            for _ in range(200):  # until the report is seen waiting for the change's lock (at most ten seconds)
+                if watcher.execute(text(waiting)).scalar():
+                    break
+                report.join(0.05)
+        assert report.is_alive(), "the report did not wait for the change"
+        change.commit()
+        change.close()
+        report.join(10)
+        assert kept == [True]
+        db.session.expire_all()
+        row = db.session.get(FiguresDay, day)
+        assert row.counts is None and row.version == seen[1] + 1
+        assert figure(summary(figures.compute(KNOWN_PERIOD)), "contacts_by_source", "6 Police")[0] == 4
