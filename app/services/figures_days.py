@@ -49,8 +49,10 @@ DAYS = "figures_days.days"  # session.info: London days a flush touched
 CONTACT_DAYS = "figures_days.contacts"  # session.info: cases whose contact day a flush touched
 WHOLE_CASES = "figures_days.cases"  # session.info: cases all of whose days a flush touched
 # A writer clears a day that will be kept within this long, not only one already kept: a transaction that began
-# before a day settled must not leave a report free to keep that day without its change.
-MARGIN = timedelta(days=1)
+# before a day settled must not leave a report free to keep that day without its change. No transaction lasts
+# an hour; a longer margin would have every change to today's contacts write today's row in the evening, one
+# row that every writer would then wait on in turn.
+MARGIN = timedelta(hours=1)
 CASE_FIELDS = ("created_at", "voided_at", "request_type", "referral_source")
 
 
