@@ -25,6 +25,7 @@ from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, PackageLoader, Pr
 from werkzeug.datastructures import MultiDict
 
 from .check import check_form_schema
+from .memo import PerSchema
 from .submission import ACTION_FIELD, apply_action, parse_submission, posted_action
 from .validate import FieldError, undeclared, validate
 from .view import build_view
@@ -71,11 +72,18 @@ def read_submission(schema: dict, form: MultiDict, existing: dict | None = None)
 
 def has_read_only(schema: Any) -> bool:
     """Whether any question is read-only, so a post must be merged with the data the server holds."""
+    return bool(_read_only_in(schema))
+
+
+def _any_read_only(schema: Any) -> bool:
     if isinstance(schema, dict):
-        return schema.get("readOnly") is True or any(has_read_only(v) for v in schema.values())
+        return schema.get("readOnly") is True or any(_any_read_only(v) for v in schema.values())
     if isinstance(schema, list):
-        return any(has_read_only(v) for v in schema)
+        return any(_any_read_only(v) for v in schema)
     return False
+
+
+_read_only_in = PerSchema(_any_read_only)  # asked on every post of a form; the answer is the schema's own
 
 
 def register(app: Flask) -> None:

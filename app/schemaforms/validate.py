@@ -7,6 +7,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
+from .memo import PerSchema
 from .model import Field, count_of, field_id, lower_first, object_fields, walk
 
 # A NUL character is no part of any answer, and PostgreSQL cannot keep one in a text column: text holding it is
@@ -17,6 +18,9 @@ _Validator = validators.extend(
         "string", lambda _checker, instance: isinstance(instance, str) and "\x00" not in instance
     ),
 )
+
+# A form's validator is made once for its schema (making one costs more than checking a usual answer).
+_validator = PerSchema(lambda schema: _Validator(schema, format_checker=FormatChecker()))
 
 _CHOICE_KINDS = ("radios", "select", "boolean", "checkboxes")
 _CHOICE_KEYWORDS = ("enum", "const", "oneOf", "anyOf")
@@ -31,10 +35,12 @@ class FieldError:
 
 def validate(schema: dict, data: dict) -> list[FieldError]:
     """Problems with `data`, one per question (the first found), in the order the questions are shown."""
+    errors = list(_validator(schema).iter_errors(data))
+    if not errors:
+        return []  # the usual answer: the questions are worked out only to place and word a problem
     fields = object_fields(schema)
-    validator = _Validator(schema, format_checker=FormatChecker())
     found: dict[str, tuple[tuple[int, ...], FieldError]] = {}
-    for error in validator.iter_errors(data):
+    for error in errors:
         for parts in _instance_paths(error):
             f, consumed, order = _locate(fields, parts)
             path = ".".join(str(part) for part in consumed)

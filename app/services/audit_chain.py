@@ -2,7 +2,8 @@
 
 An event is added to the session like any other row (so a rolled-back savepoint takes its events with it);
 just before the transaction commits, each new event gets its chain's next sequence number, the hash of the
-event before it, and its own hash over everything it says. The chain heads are locked in one fixed order,
+event before it, and its own hash over everything it says (those not written by then are written sealed, all
+in one statement, rather than written and then sealed). The chain heads are locked in one fixed order,
 at the very end of the transaction, so writers never deadlock on them and hold them only for the commit.
 """
 
@@ -14,16 +15,32 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import bindparam, event, insert, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models import AuditChain, AuditEvent, Case
+from app.models.types import utcnow
 
 _HEADS = AuditChain.__table__  # written with plain statements: nothing reads a head as an object while sealing
+_EVENTS = AuditEvent.__table__
+_SEAL = ("chain", "seq", "prev_hash", "hash")
+_WRITTEN = ("name", "at", "user_id", "case_id", "task_id", "data", *_SEAL)
+_SEAL_EVENT = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"), _EVENTS.c.hash.is_(None))
+    .values(
+        chain=bindparam("new_chain"),
+        seq=bindparam("new_seq"),
+        prev_hash=bindparam("new_prev_hash"),
+        hash=bindparam("new_hash"),
+    )
+)
 NEW_EVENTS = "audit_new_events"  # the key in Session.info of the events this transaction recorded
 SYSTEM_CHAIN = "system"
 
@@ -60,19 +77,46 @@ def remember(session: Session, row: AuditEvent) -> None:
 def _seal(session: Session) -> None:
     if not session.info.get(NEW_EVENTS):
         return
+    # An event not written yet stays out of the flush of everything else, to be written once, sealed, with the
+    # others like it in one statement; one a query's flush has written already is sealed where it is.
+    unwritten = _take_unwritten(session)
     session.flush()
-    waiting = [row for row in session.info.pop(NEW_EVENTS) if inspect(row).persistent and row.hash is None]
+    unwritten += _take_unwritten(session)  # recorded while flushing
+    recorded = session.info.pop(NEW_EVENTS)
+    written = sorted((row for row in recorded if inspect(row).persistent and row.hash is None), key=lambda r: r.id)
     by_chain: dict[str, list[AuditEvent]] = defaultdict(list)
-    for row in sorted(waiting, key=lambda r: r.id):
+    # In the order they were recorded: a flush writes every event recorded before it, so those written came first.
+    for row in [*written, *unwritten]:
         by_chain[chain_of(row.case_id)].append(row)
+    seals: list[dict[str, Any]] = []
     for key in sorted(by_chain):
         seq, last_hash = _locked_head(session, key)
         for row in by_chain[key]:
             seq += 1
-            row.chain, row.seq, row.prev_hash = key, seq, last_hash
-            row.hash = last_hash = event_hash(key, seq, last_hash, row)
-        session.execute(update(_HEADS).where(_HEADS.c.key == key).values(seq=seq, last_hash=last_hash))
-    session.flush()
+            prev_hash, last_hash = last_hash, event_hash(key, seq, last_hash, row)
+            # The row says what is written for it, without being a change for the session to flush again.
+            for name, value in (("chain", key), ("seq", seq), ("prev_hash", prev_hash), ("hash", last_hash)):
+                set_committed_value(row, name, value)
+            if inspect(row).persistent:
+                seals.append({"event_id": row.id, **{f"new_{name}": getattr(row, name) for name in _SEAL}})
+        session.execute(_MOVE_HEAD, {"head_key": key, "new_seq": seq, "new_last_hash": last_hash})
+    if unwritten:
+        session.execute(_WRITE_EVENTS, [{name: getattr(row, name) for name in _WRITTEN} for row in unwritten])
+    if seals:
+        # Every seal in one statement on the table: a second flush of the events costs more than the writing.
+        count = cast(CursorResult[Any], session.execute(_SEAL_EVENT, seals)).rowcount
+        if session.get_bind().dialect.supports_sane_multi_rowcount and count != len(seals):
+            raise RuntimeError(f"{len(seals)} audit events were to be sealed, but {count} were")
+
+
+def _take_unwritten(session: Session) -> list[AuditEvent]:
+    """The events recorded and not yet written, taken out of the session (with what a flush would fill in)."""
+    rows = [row for row in session.info.get(NEW_EVENTS, []) if inspect(row).pending]
+    for row in rows:
+        session.expunge(row)
+        row.at = row.at or utcnow()
+        row.data = row.data if row.data is not None else {}
+    return rows
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -85,12 +129,25 @@ def _locked_head(session: Session, key: str) -> tuple[int, str]:
     """The chain's head (made, for a new chain), locked until the transaction ends, as it stands once the
     lock is ours. One statement: when the head exists, the insert touches it instead (setting nothing new),
     which locks it and waits for any other writer of the chain just as SELECT ... FOR UPDATE would."""
-    dialect = session.get_bind().dialect.name
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    upsert = maker(_HEADS).values(key=key, seq=0, last_hash="")
-    upsert = upsert.on_conflict_do_update(index_elements=[_HEADS.c.key], set_={"seq": _HEADS.c.seq})
-    seq, last_hash = session.execute(upsert.returning(_HEADS.c.seq, _HEADS.c.last_hash)).one()
+    upsert = _LOCK_HEAD[session.get_bind().dialect.name == "postgresql"]
+    seq, last_hash = session.execute(upsert, {"head_key": key}).one()
     return seq, last_hash
+
+
+def _lock_head(maker: Any) -> Any:
+    upsert = maker(_HEADS).values(key=bindparam("head_key"), seq=0, last_hash="")
+    upsert = upsert.on_conflict_do_update(index_elements=[_HEADS.c.key], set_={"seq": _HEADS.c.seq})
+    return upsert.returning(_HEADS.c.seq, _HEADS.c.last_hash)
+
+
+# The statements of every commit, made once (by PostgreSQL or not) rather than again for each transaction.
+_LOCK_HEAD = {False: _lock_head(sqlite.insert), True: _lock_head(postgresql.insert)}
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.key == bindparam("head_key"))
+    .values(seq=bindparam("new_seq"), last_hash=bindparam("new_last_hash"))
+)
+_WRITE_EVENTS = insert(_EVENTS)
 
 
 @dataclass

@@ -2,8 +2,10 @@
 
 from typing import Any
 
+from sqlalchemy import insert
+
 from app.extensions import db
-from app.models import CaseEvent
+from app.models import Case, CaseEvent, User
 
 
 def summarize(schema: dict[str, Any] | None, data: dict[str, Any]) -> list[list[str]]:
@@ -57,4 +59,14 @@ def add(
     if len(title) > TITLE_LENGTH:
         # A task's title names every child it is about; a long list of names is cut, never refused.
         title = title[: TITLE_LENGTH - 1] + "…"
-    db.session.add(CaseEvent(case_id=case_id, user_id=user_id, title=title, detail=detail or [], note=note, flow=flow))
+    # Written at once as a plain row, in the caller's transaction: nothing reads an entry back as an object
+    # before the commit, and an entry is not worth a flush of everything else waiting to be written. Only a
+    # case or user not yet written (whom the row names) is written first.
+    if any(isinstance(row, Case | User) for row in db.session.new):
+        db.session.flush()
+    entry = dict(case_id=case_id, user_id=user_id, title=title, detail=detail or [], note=note, flow=flow)
+    with db.session.no_autoflush:
+        db.session.execute(_ADD, entry)
+
+
+_ADD = insert(CaseEvent.__table__)

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, select
-from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy import bindparam, delete, insert, inspect, select, update
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 import handlers
 from app import policy, schemaforms
@@ -24,7 +26,7 @@ from app.engine import recent, runtime, specs
 from app.engine.runtime import ReadyTask, StepFailure, TaskNotReady, TreeTooDeep
 from app.engine.specs import ParsedBundle
 from app.extensions import db
-from app.models import AuditEvent, Case, Draft, OutboxItem, ProcessBundle, ProcessInstance, Task, User
+from app.models import AuditEvent, Case, Draft, OutboxItem, ProcessBundle, ProcessInstance, Task, TaskClock, User
 from app.models.types import utcnow
 from app.roles import ROLES
 from app.services import (
@@ -164,8 +166,9 @@ def complete_and_look(user: User, task_id: str, data: dict[str, Any]) -> Complet
 def _complete(user: User, task_id: str, data: dict[str, Any], look: bool) -> Completed:
     for _attempt in range(MAX_ATTEMPTS):
         try:
-            case_id = _complete_once(user, task_id, data)
-            visible = policy.can_see_case(user, case_of(case_id)) if look else False
+            case = _complete_once(user, task_id, data)
+            visible = policy.can_see_case(user, case) if look else False
+            case_id = case.id
             db.session.commit()
             return Completed(case_id, visible)
         except StaleDataError:
@@ -177,13 +180,41 @@ def _complete(user: User, task_id: str, data: dict[str, Any], look: bool) -> Com
     raise NotSaved("This case is very busy right now and your answers were not saved. Try again in a moment.")
 
 
+# The statements of every completion, made once: building them again for every request costs about as much
+# as running them.
+_TASK_WITH_ITS_CASE = (
+    joinedload(Task.case).joinedload(Case.people),
+    joinedload(Task.case).joinedload(Case.handovers),
+    joinedload(Task.instance).joinedload(ProcessInstance.bundle),
+)
+_TASKS = Task.__table__
+_MIRROR_IDS = select(_TASKS.c.id).where(_TASKS.c.instance_id == bindparam("instance_id"))
+_DELETE_LEAVING = (
+    delete(_TASKS)
+    .where(_TASKS.c.instance_id == bindparam("instance_id"), _TASKS.c.id.not_in(bindparam("wanted", expanding=True)))
+    .returning(_TASKS.c.id)
+)
+_RUNNING_INSTANCE = select(ProcessInstance.id).where(
+    ProcessInstance.case_id == bindparam("case_id"), ProcessInstance.status.in_(("running", "failed"))
+)
+_INSTANCE = ProcessInstance.__table__
+_INSTANCE_WRITTEN = ("state", "tree_depth", "updated_at", "next_wake_at", "status", "failure", "completed_at")
+_WRITE_INSTANCE = (
+    update(_INSTANCE)
+    .where(_INSTANCE.c.id == bindparam("instance_id"), _INSTANCE.c.version == bindparam("read_version"))
+    .values(version=bindparam("new_version"), **{name: bindparam(name) for name in _INSTANCE_WRITTEN})
+)
+_DELETE_DRAFT = delete(Draft.__table__).where(
+    Draft.__table__.c.user_id == bindparam("draft_user_id"), Draft.__table__.c.key == bindparam("draft_key")
+)
+
+
 def _load_task(user: User, task_id: str) -> tuple[Task, ProcessInstance, ParsedBundle]:
     """A mirrored task the user may act on, with its instance and bundle; a task already gone is a conflict."""
-    # One query for the task, its case, instance and bundle; the task holds the instance from then on, so
-    # completing it after opening it in the same request reads none of them again.
-    row = db.session.get(
-        Task, task_id, options=[joinedload(Task.case), joinedload(Task.instance).joinedload(ProcessInstance.bundle)]
-    )
+    # One query for the task, its case (with the case's people and hand-overs, which the task's page and the
+    # completing both read), instance and bundle; the task holds them from then on, so completing it after
+    # opening it in the same request reads none of them again.
+    row = db.session.get(Task, task_id, options=_TASK_WITH_ITS_CASE)
     if row is None:
         raise conflict_for(task_id)
     if not policy.can_act_on_task(user, row):
@@ -191,16 +222,17 @@ def _load_task(user: User, task_id: str) -> tuple[Task, ProcessInstance, ParsedB
     instance = row.instance
     if instance is None:
         raise NotFound(task_id)
-    case = db.session.get(Case, row.case_id)
+    case = row.case
     if case is not None and case.restricted and not policy.has_opened_restricted(user, case.id):
         raise ReasonNeeded(case.id)
     return row, instance, bundles.parsed(instance.bundle)
 
 
-def _complete_once(user: User, task_id: str, data: dict[str, Any]) -> int:
-    _row, instance, bundle = _load_task(user, task_id)
-    case = db.session.get(Case, instance.case_id)
+def _complete_once(user: User, task_id: str, data: dict[str, Any]) -> Case:
+    row, instance, bundle = _load_task(user, task_id)
+    case = row.case
     assert case is not None
+    _load_people_and_handovers(case)
     run = _Run(case)
     workflow = recent.restore((instance.id, instance.version), instance.state, bundle, run.caller)
     ready = {t.id: t for t in runtime.ready_user_tasks(workflow, bundle)}
@@ -214,9 +246,22 @@ def _complete_once(user: User, task_id: str, data: dict[str, Any]) -> int:
     _validate(bundle, ready[task_id], data)
     failure = runtime.complete_user_task(workflow, task_id, data)
     _after_user_task(instance, workflow, bundle, run, user, ready[task_id], data, failure)
-    # The answers are on the record now: the user's draft of them goes in the same transaction.
-    db.session.execute(delete(Draft).where(Draft.user_id == user.id, Draft.key == drafts.task_key(task_id)))
-    return case.id
+    # The answers are on the record now: the user's draft of them goes in the same transaction. A statement on
+    # the table itself (no draft is held as an object here), and no flush before it: nothing waiting to be
+    # written touches drafts, and the commit writes it all at once.
+    with db.session.no_autoflush:
+        db.session.execute(_DELETE_DRAFT, {"draft_user_id": user.id, "draft_key": drafts.task_key(task_id)})
+    return case
+
+
+def _load_people_and_handovers(case: Case) -> None:
+    """The case's people and hand-overs read now (when opening the task has not read them already), while
+    nothing waits to be written: read later, in the middle of the steps, each would first flush everything
+    written so far, a round of writes of its own. Nothing is missed by reading early: people and hand-overs
+    are only ever added through these collections."""
+    if case.status == "open":
+        case.people  # noqa: B018 -- read for its loading (each child's outcome and the closing need them)
+    case.handovers  # noqa: B018 -- read for its loading (every run looks at the hand-overs)
 
 
 def _validate(bundle: ParsedBundle, task: ReadyTask, data: dict[str, Any]) -> None:
@@ -251,20 +296,23 @@ def _after_user_task(
     failure: StepFailure | None,
 ) -> None:
     case = run.case
+    # The versioned row first, alone, so a stale version is found before anything else is written.
+    ready = _write_state(instance, workflow, bundle, failure)
     audit.record(
         "TASK_COMPLETED", user.id, case_id=case.id, instance_id=instance.id, task_id=task.id, bpmn_id=task.bpmn_id
     )
     sharing.record_step(case, instance.flow, task.bpmn_id, task.id, data, user)
     title = f"{task.name}: {task.subject}" if task.subject else task.name
     timeline.add(case.id, user.id, title, timeline.summarize(bundle.form(task.form_id), data), flow=instance.flow)
-    _save(instance, workflow, bundle, failure, user.id, completed_task_id=task.id)
+    _after_state(instance, workflow, ready, failure, user.id, completed_task_id=task.id)
     _after_steps(case, instance, workflow, run, user.id)
 
 
 def _after_steps(case: Case, instance: ProcessInstance, workflow: Any, run: _Run, user_id: int | None) -> None:
     """What follows every run of an instance: the handlers' records and outgoing items, each child's outcome,
     the flows handed over to (started now, in this transaction), and the case closed once all is done."""
-    case_records.write(case, run.records, user_id)
+    if run.records:  # most steps write no records: then nothing need be flushed for them
+        case_records.write(case, run.records, user_id)
     _queue_outgoing(case, instance, run.outgoing, user_id)
     _apply_outcomes(case, instance, workflow, user_id)
     handovers.mark_source(case, instance)
@@ -281,12 +329,12 @@ def _close_if_done(case: Case, user_id: int | None) -> None:
         return
     if any(h.status == "waiting" for h in case.handovers):
         return  # a hand-over of the whole case (to the LADO) waits for its flow: the case is not done
-    db.session.flush()
-    running = db.session.scalar(
-        select(ProcessInstance.id).where(
-            ProcessInstance.case_id == case.id, ProcessInstance.status.in_(("running", "failed"))
-        )
-    )
+    # The question is about the instances' rows alone: they are written first if any changed, and everything
+    # else waits for the commit, where it is written in one go.
+    if any(isinstance(row, ProcessInstance) for row in (*db.session.new, *db.session.dirty)):
+        db.session.flush()
+    with db.session.no_autoflush:
+        running = db.session.scalar(_RUNNING_INSTANCE, {"case_id": case.id})
     if running is None:
         case.status = "closed"
         case.closed_at = utcnow()
@@ -302,6 +350,15 @@ def _save(
     user_id: int | None,
     completed_task_id: str | None = None,
 ) -> None:
+    ready = _write_state(instance, workflow, bundle, failure)
+    _after_state(instance, workflow, ready, failure, user_id, completed_task_id)
+
+
+def _write_state(
+    instance: ProcessInstance, workflow: Any, bundle: ParsedBundle, failure: StepFailure | None
+) -> list[ReadyTask]:
+    """Write the instance's new state, versioned, before anything else of the run is written: a stale version
+    is found before any other write. Returns the ready user tasks, for the mirror."""
     ready = runtime.ready_user_tasks(workflow, bundle)  # first: it fixes each new task's due time in the state
     try:
         state, depth = runtime.save(workflow, current_app.config["MAX_TREE_DEPTH"])
@@ -311,23 +368,59 @@ def _save(
             "This case's workflow has grown too long to save safely, so your answers were not saved. "
             "A process owner has to look at it."
         ) from err
-    instance.state = state
-    instance.tree_depth = depth
-    instance.updated_at = utcnow()
-    instance.next_wake_at = runtime.next_wake(workflow)
+    row = {
+        "state": state,
+        "tree_depth": depth,
+        "updated_at": utcnow(),
+        "next_wake_at": runtime.next_wake(workflow),
+        "status": instance.status,
+        "failure": instance.failure,
+        "completed_at": instance.completed_at,
+    }
     if failure is not None:
-        instance.status = "failed"
-        instance.failure = f"{failure.bpmn_id}: {failure.message}"
+        row.update(status="failed", failure=f"{failure.bpmn_id}: {failure.message}")
+    elif runtime.is_completed(workflow):
+        row.update(status="completed", completed_at=utcnow(), next_wake_at=None)
+    _write_versioned(instance, row)
+    return ready
+
+
+def _write_versioned(instance: ProcessInstance, row: dict[str, Any]) -> None:
+    """Write the instance's row if it still has the version it was read with, moving the version on, as the
+    session's own flush would; a row someone else has moved on since is a StaleDataError, as there. One plain
+    statement, without a flush of the session's other changes (which go with the commit)."""
+    if not inspect(instance).persistent or inspect(instance).modified:
+        # Changed already in this transaction (a failed step being run again): the session writes it all.
+        for name, value in row.items():
+            setattr(instance, name, value)
+        db.session.flush()
+        return
+    version = instance.version
+    with db.session.no_autoflush:
+        written = db.session.execute(
+            _WRITE_INSTANCE, {**row, "instance_id": instance.id, "read_version": version, "new_version": version + 1}
+        ).rowcount
+    if written != 1:
+        raise StaleDataError(f"process instance {instance.id} has moved on from version {version}")
+    for name, value in {**row, "version": version + 1}.items():
+        set_committed_value(instance, name, value)
+
+
+def _after_state(
+    instance: ProcessInstance,
+    workflow: Any,
+    ready: list[ReadyTask],
+    failure: StepFailure | None,
+    user_id: int | None,
+    completed_task_id: str | None = None,
+) -> None:
+    """What the new state says besides itself: a failed step or the flow's end, and the task mirror."""
+    if failure is not None:
         audit.record(
             "PROCESS_STEP_FAILED", user_id, case_id=instance.case_id, instance_id=instance.id, bpmn_id=failure.bpmn_id
         )
     elif runtime.is_completed(workflow):
-        instance.status = "completed"
-        instance.completed_at = utcnow()
-        instance.next_wake_at = None
         audit.record("PROCESS_COMPLETED", user_id, case_id=instance.case_id, instance_id=instance.id)
-    # Write the versioned row first, so a stale version is found before any other write.
-    db.session.flush()
     sync_mirror(instance, ready, completed_task_id, user_id)
 
 
@@ -339,14 +432,30 @@ def sync_mirror(
 ) -> None:
     """Make the task table hold exactly the instance's ready user tasks, keeping claims on those that stay;
     each task's clock starts when it appears and is met (or stopped) when it goes."""
-    # The rows' cases are not needed here (each is the instance's own).
-    query = select(Task).where(Task.instance_id == instance.id).options(lazyload(Task.case))
-    existing = {t.id: t for t in db.session.scalars(query)}
     wanted = {t.id: t for t in ready}
-    for task_id, row in existing.items():
-        if task_id not in wanted:
-            db.session.delete(row)
+    if any(isinstance(row, Task | TaskClock) for row in (*db.session.new, *db.session.deleted)):
+        # The tables are read as the session has them: task rows and clocks added earlier in this transaction
+        # (another run of this instance) are written first, so a clock started then is found to finish now.
+        db.session.flush()
+    # Plain statements on the table, and no flush of everything else waiting to be written before each (nor
+    # before each clock's read): all that goes with the commit.
+    with db.session.no_autoflush:
+        gone = sorted(db.session.scalars(_DELETE_LEAVING, {"instance_id": instance.id, "wanted": list(wanted)}))
+        for task_id in gone:
+            _let_go(task_id)
             clocks.finish(task_id, completed=task_id == completed_task_id, user_id=user_id)
+        existing = set(db.session.scalars(_MIRROR_IDS, {"instance_id": instance.id})) if wanted else set()
+        _add_rows(instance, wanted, existing)
+
+
+def _let_go(task_id: str) -> None:
+    """The session lets go of a removed row's object as it stands (a page may still name its task)."""
+    row = db.session.identity_map.get(identity_key(Task, task_id))
+    if row is not None:
+        db.session.expunge(row)
+
+
+def _add_rows(instance: ProcessInstance, wanted: dict[str, ReadyTask], existing: set[str]) -> None:
     for task_id, t in wanted.items():
         if task_id in existing:
             continue
@@ -449,39 +558,39 @@ def _queue_outgoing(case: Case, instance: ProcessInstance, items: list[handlers.
         # A letter says the same whoever's step sent it: rendered without the signed-in page's context.
         template = current_app.jinja_env.get_template(f"letters/{item.template}.txt")
         subject, _, body = template.render(recipient_name=item.recipient_name, **item.fields).partition("\n")
-        row = OutboxItem(
-            message_id=str(uuid.uuid4()),
-            case_id=case.id,
-            instance_id=instance.id,
-            channel=item.channel,
-            template=item.template,
-            recipient_role=item.recipient_role,
-            recipient_name=item.recipient_name,
-            address=item.address,
-            subject=subject.strip(),
-            body=body.strip() + "\n",
+        rows.append(
+            {
+                "message_id": str(uuid.uuid4()),
+                "case_id": case.id,
+                "instance_id": instance.id,
+                "channel": item.channel,
+                "template": item.template,
+                "recipient_role": item.recipient_role,
+                "recipient_name": item.recipient_name,
+                "address": item.address,
+                "subject": subject.strip(),
+                "body": body.strip() + "\n",
+            }
         )
-        db.session.add(row)
-        rows.append(row)
     if not rows:
         return
-    db.session.flush()  # one write for them all: each event names its item's id
+    # Written as plain rows in one statement, which gives back each item's id (found by its message id) for its
+    # event: nothing in this transaction reads an item as an object, and the changes waiting to be written need
+    # no flush of their own first (they go with the commit).
+    with db.session.no_autoflush:
+        ids = {message_id: item_id for message_id, item_id in db.session.execute(_QUEUE_ITEMS, rows)}
     for row in rows:
         audit.record(
             "OUTBOX_ITEM_QUEUED",
             user_id,
             case_id=case.id,
             instance_id=instance.id,
-            outbox_item_id=row.id,
-            template=row.template,
+            outbox_item_id=ids[row["message_id"]],
+            template=row["template"],
         )
 
 
-def case_of(case_id: int) -> Case:
-    case = db.session.get(Case, case_id)
-    if case is None:
-        raise NotFound(case_id)
-    return case
+_QUEUE_ITEMS = insert(OutboxItem.__table__).returning(OutboxItem.__table__.c.message_id, OutboxItem.__table__.c.id)
 
 
 def rebuild_mirror() -> tuple[int, int]:

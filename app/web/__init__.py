@@ -96,14 +96,16 @@ def register(app: Flask) -> None:
     login_manager.login_message = "Sign in to continue."
     login_manager.login_message_category = "info"
 
+    from sqlalchemy.orm import joinedload
+
+    from app.models import User
+
+    # Every request reads the user's roles and most their team: one query for all three, its options made once.
+    user_with_roles = (joinedload(User.team), joinedload(User.role_rows))
+
     @login_manager.user_loader
     def load_user(user_id: str) -> Any:
-        from sqlalchemy.orm import joinedload
-
-        from app.models import User
-
-        # Every request reads the user's roles and most their team: one query for all three.
-        return db.session.get(User, int(user_id), options=[joinedload(User.team), joinedload(User.role_rows)])
+        return db.session.get(User, int(user_id), options=user_with_roles)
 
     @app.context_processor
     def navigation() -> dict[str, Any]:
