@@ -6,9 +6,11 @@ order, of what kind, and which are revealed under a radio option", so they are w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from .memo import PerSchema
 
 WIDGETS = ("checkboxes", "date", "radios", "select", "textarea")
 
@@ -299,3 +301,8 @@ def field_id(f: Field, path: str) -> str:
         first = next((inner for inner in f.fields if not inner.readonly), None)
         return field_id(first, f"{path}.0.{first.name}") if first else f"{path}-add"
     return path
+
+
+# The questions of a whole form, built once for its schema: every post of it parses, checks and may show them,
+# and a Field is never changed once built.
+form_fields: Callable[[dict], list[Field]] = PerSchema(object_fields)

@@ -9,7 +9,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from .model import Field, object_fields, same_value, walk
+from .model import Field, form_fields, same_value, walk
 
 ACTION_FIELD = "_action"
 DATE_PARTS = ("day", "month", "year")
@@ -40,7 +40,7 @@ def parse_submission(schema: dict, form: MultiDict, existing: dict | None = None
     that item numbers still match the ones on the page the user was looking at.
     """
     keep_blank_items = posted_action(form) is not None
-    return _parse_object(object_fields(schema), form, "", existing or {}, keep_blank_items, in_list=False)
+    return _parse_object(form_fields(schema), form, "", existing or {}, keep_blank_items, in_list=False)
 
 
 def _parse_object(
@@ -147,7 +147,7 @@ def apply_action(schema: dict, data: dict, action: str) -> dict:
         parts, index = parts[:-1], int(parts[-1])
     elif verb != "add":
         return result
-    found = _find_list(object_fields(schema), result, parts)
+    found = _find_list(form_fields(schema), result, parts)
     if found is None:
         return result
     f, items = found

@@ -8,7 +8,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from .memo import PerSchema
-from .model import Field, count_of, field_id, lower_first, object_fields, walk
+from .model import Field, count_of, field_id, form_fields, lower_first, walk
 
 # A NUL character is no part of any answer, and PostgreSQL cannot keep one in a text column: text holding it is
 # not the text a question asks for, so it is refused as an answer of the wrong kind ("Enter a valid ...").
@@ -38,7 +38,7 @@ def validate(schema: dict, data: dict) -> list[FieldError]:
     errors = list(_validator(schema).iter_errors(data))
     if not errors:
         return []  # the usual answer: the questions are worked out only to place and word a problem
-    fields = object_fields(schema)
+    fields = form_fields(schema)
     found: dict[str, tuple[tuple[int, ...], FieldError]] = {}
     for error in errors:
         for parts in _instance_paths(error):
@@ -201,5 +201,5 @@ def undeclared(schema: dict, data: dict) -> list[FieldError]:
                     if isinstance(item, dict):
                         check(asked.fields, item, f"{path}.{n}.")
 
-    check(object_fields(schema), data, "")
+    check(form_fields(schema), data, "")
     return found

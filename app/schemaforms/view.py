@@ -11,7 +11,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from .model import Choice, Field, lower_first, object_fields
+from .model import Choice, Field, form_fields, lower_first
 from .submission import ACTION_FIELD, DATE_PARTS
 from .validate import FieldError
 
@@ -27,7 +27,7 @@ def build_view(schema: dict, data: dict | None, errors: list[FieldError] | None 
     `legend`, `hint`, `error`, `entries` (each `legend`, `marker`, `fields`, `remove`) and `add`.
     """
     messages = {error.path: error.message for error in errors or []}
-    return _views(object_fields(schema), data or {}, "", messages)
+    return _views(form_fields(schema), data or {}, "", messages)
 
 
 def _views(fields: list[Field], values: Any, prefix: str, messages: dict[str, str]) -> list[dict]:

@@ -15,17 +15,17 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import bindparam, event, insert, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models import AuditChain, AuditEvent, Case
 from app.models.types import utcnow
+from app.services import plain_sql
 
 _HEADS = AuditChain.__table__  # written with plain statements: nothing reads a head as an object while sealing
 _EVENTS = AuditEvent.__table__
@@ -99,12 +99,12 @@ def _seal(session: Session) -> None:
                 set_committed_value(row, name, value)
             if inspect(row).persistent:
                 seals.append({"event_id": row.id, **{f"new_{name}": getattr(row, name) for name in _SEAL}})
-        session.execute(_MOVE_HEAD, {"head_key": key, "new_seq": seq, "new_last_hash": last_hash})
+        plain_sql.run(_MOVE_HEAD, {"head_key": key, "new_seq": seq, "new_last_hash": last_hash}, session)
     if unwritten:
-        session.execute(_WRITE_EVENTS, [{name: getattr(row, name) for name in _WRITTEN} for row in unwritten])
+        plain_sql.run(_WRITE_EVENTS, [{name: getattr(row, name) for name in _WRITTEN} for row in unwritten], session)
     if seals:
         # Every seal in one statement on the table: a second flush of the events costs more than the writing.
-        count = cast(CursorResult[Any], session.execute(_SEAL_EVENT, seals)).rowcount
+        count = plain_sql.run(_SEAL_EVENT, seals, session).rowcount
         if session.get_bind().dialect.supports_sane_multi_rowcount and count != len(seals):
             raise RuntimeError(f"{len(seals)} audit events were to be sealed, but {count} were")
 
@@ -130,7 +130,7 @@ def _locked_head(session: Session, key: str) -> tuple[int, str]:
     lock is ours. One statement: when the head exists, the insert touches it instead (setting nothing new),
     which locks it and waits for any other writer of the chain just as SELECT ... FOR UPDATE would."""
     upsert = _LOCK_HEAD[session.get_bind().dialect.name == "postgresql"]
-    seq, last_hash = session.execute(upsert, {"head_key": key}).one()
+    seq, last_hash = plain_sql.run(upsert, {"head_key": key}, session).one()
     return seq, last_hash
 
 

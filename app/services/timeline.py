@@ -6,6 +6,7 @@ from sqlalchemy import insert
 
 from app.extensions import db
 from app.models import Case, CaseEvent, User
+from app.services import plain_sql
 
 
 def summarize(schema: dict[str, Any] | None, data: dict[str, Any]) -> list[list[str]]:
@@ -65,8 +66,7 @@ def add(
     if any(isinstance(row, Case | User) for row in db.session.new):
         db.session.flush()
     entry = dict(case_id=case_id, user_id=user_id, title=title, detail=detail or [], note=note, flow=flow)
-    with db.session.no_autoflush:
-        db.session.execute(_ADD, entry)
+    plain_sql.run(_ADD, entry)
 
 
 _ADD = insert(CaseEvent.__table__)

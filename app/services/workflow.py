@@ -38,6 +38,7 @@ from app.services import (
     drafts,
     handovers,
     people,
+    plain_sql,
     sharing,
     timeline,
     users,
@@ -249,8 +250,7 @@ def _complete_once(user: User, task_id: str, data: dict[str, Any]) -> Case:
     # The answers are on the record now: the user's draft of them goes in the same transaction. A statement on
     # the table itself (no draft is held as an object here), and no flush before it: nothing waiting to be
     # written touches drafts, and the commit writes it all at once.
-    with db.session.no_autoflush:
-        db.session.execute(_DELETE_DRAFT, {"draft_user_id": user.id, "draft_key": drafts.task_key(task_id)})
+    plain_sql.run(_DELETE_DRAFT, {"draft_user_id": user.id, "draft_key": drafts.task_key(task_id)})
     return case
 
 
@@ -333,8 +333,7 @@ def _close_if_done(case: Case, user_id: int | None) -> None:
     # else waits for the commit, where it is written in one go.
     if any(isinstance(row, ProcessInstance) for row in (*db.session.new, *db.session.dirty)):
         db.session.flush()
-    with db.session.no_autoflush:
-        running = db.session.scalar(_RUNNING_INSTANCE, {"case_id": case.id})
+    running = plain_sql.run(_RUNNING_INSTANCE, {"case_id": case.id}).scalar()
     if running is None:
         case.status = "closed"
         case.closed_at = utcnow()
@@ -396,10 +395,9 @@ def _write_versioned(instance: ProcessInstance, row: dict[str, Any]) -> None:
         db.session.flush()
         return
     version = instance.version
-    with db.session.no_autoflush:
-        written = db.session.execute(
-            _WRITE_INSTANCE, {**row, "instance_id": instance.id, "read_version": version, "new_version": version + 1}
-        ).rowcount
+    written = plain_sql.run(
+        _WRITE_INSTANCE, {**row, "instance_id": instance.id, "read_version": version, "new_version": version + 1}
+    ).rowcount
     if written != 1:
         raise StaleDataError(f"process instance {instance.id} has moved on from version {version}")
     for name, value in {**row, "version": version + 1}.items():
@@ -440,16 +438,18 @@ def sync_mirror(
     # Plain statements on the table, and no flush of everything else waiting to be written before each (nor
     # before each clock's read): all that goes with the commit.
     with db.session.no_autoflush:
-        gone = sorted(db.session.scalars(_DELETE_LEAVING, {"instance_id": instance.id, "wanted": list(wanted)}))
+        gone = sorted(plain_sql.run(_DELETE_LEAVING, {"instance_id": instance.id, "wanted": list(wanted)}).scalars())
         for task_id in gone:
             _let_go(task_id)
             clocks.finish(task_id, completed=task_id == completed_task_id, user_id=user_id)
-        existing = set(db.session.scalars(_MIRROR_IDS, {"instance_id": instance.id})) if wanted else set()
+        existing = set(plain_sql.run(_MIRROR_IDS, {"instance_id": instance.id}).scalars()) if wanted else set()
         _add_rows(instance, wanted, existing)
 
 
 def _let_go(task_id: str) -> None:
-    """The session lets go of a removed row's object as it stands (a page may still name its task)."""
+    """The session lets go of a removed row's object as it stands: the page that follows may still name its
+    task. Should the transaction fail after this, the row comes back in the database but the object stays
+    apart from the session; the page only reads what it already holds, and a retry reads the task afresh."""
     row = db.session.identity_map.get(identity_key(Task, task_id))
     if row is not None:
         db.session.expunge(row)
@@ -567,7 +567,7 @@ def _queue_outgoing(case: Case, instance: ProcessInstance, items: list[handlers.
                 "template": item.template,
                 "recipient_role": item.recipient_role,
                 "recipient_name": item.recipient_name,
-                "address": item.address,
+                "address": item.address or "",  # as the column's own default would: never NULL
                 "subject": subject.strip(),
                 "body": body.strip() + "\n",
             }
@@ -577,8 +577,7 @@ def _queue_outgoing(case: Case, instance: ProcessInstance, items: list[handlers.
     # Written as plain rows in one statement, which gives back each item's id (found by its message id) for its
     # event: nothing in this transaction reads an item as an object, and the changes waiting to be written need
     # no flush of their own first (they go with the commit).
-    with db.session.no_autoflush:
-        ids = {message_id: item_id for message_id, item_id in db.session.execute(_QUEUE_ITEMS, rows)}
+    ids = {message_id: item_id for message_id, item_id in plain_sql.run(_QUEUE_ITEMS, rows)}
     for row in rows:
         audit.record(
             "OUTBOX_ITEM_QUEUED",
