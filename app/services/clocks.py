@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from app.engine.runtime import ReadyTask
 from app.extensions import db
@@ -44,16 +44,54 @@ def start(instance: ProcessInstance, task: ReadyTask) -> None:
 
 def finish(task_id: str, completed: bool, user_id: int | None) -> None:
     """The task left the mirror: done by someone (`completed`), or passed by as the flow went on."""
-    clock = db.session.scalar(select(TaskClock).where(TaskClock.task_id == task_id))
-    if clock is None or clock.met_at is not None or clock.stopped_at is not None:
-        return
     now = utcnow()
-    if not completed:
-        clock.stopped_at = now
+    held = _held(task_id)
+    if held is None:
+        # The usual case: no one has read the clock in this transaction. One statement finishes it, if it is
+        # still running, and says when it was due; only a clock done late is read whole, to record its miss.
+        done = _MET if completed else _STOPPED
+        found = db.session.connection().execute(done, {"clock_task_id": task_id, "now": now}).first()
+        if found is not None and completed and now > found.due_at and found.missed_at is None:
+            clock = db.session.get(TaskClock, found.id)
+            if clock is not None:
+                _record_miss(clock, now, user_id)
         return
-    clock.met_at = now
-    if now > clock.due_at and clock.missed_at is None:
-        _record_miss(clock, now, user_id)
+    if held.met_at is not None or held.stopped_at is not None:
+        return
+    if not completed:
+        held.stopped_at = now
+        return
+    held.met_at = now
+    if now > held.due_at and held.missed_at is None:
+        _record_miss(held, now, user_id)
+
+
+def _held(task_id: str) -> TaskClock | None:
+    """The task's clock if this transaction holds it already (read or started): then it is changed as an object,
+    so what the session holds and what is written never differ."""
+    for row in db.session.identity_map.values():
+        if isinstance(row, TaskClock) and row.task_id == task_id:
+            return row
+    for row in db.session.new:
+        if isinstance(row, TaskClock) and row.task_id == task_id:
+            return row
+    return None
+
+
+_CLOCKS = TaskClock.__table__
+_RUNNING = (_CLOCKS.c.task_id == bindparam("clock_task_id"), _CLOCKS.c.met_at.is_(None), _CLOCKS.c.stopped_at.is_(None))
+_MET = (
+    update(_CLOCKS)
+    .where(*_RUNNING)
+    .values(met_at=bindparam("now"))
+    .returning(_CLOCKS.c.id, _CLOCKS.c.due_at, _CLOCKS.c.missed_at)
+)
+_STOPPED = (
+    update(_CLOCKS)
+    .where(*_RUNNING)
+    .values(stopped_at=bindparam("now"))
+    .returning(_CLOCKS.c.id, _CLOCKS.c.due_at, _CLOCKS.c.missed_at)
+)
 
 
 def stop_all(case_id: int) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 
+import pytest
 from sqlalchemy import delete, func, select, update
 from support import user
 
@@ -149,3 +150,19 @@ def test_a_task_that_appears_and_goes_in_one_transaction_has_its_clock_met(fresh
 def workflow_ready(instance: ProcessInstance) -> list:
     bundle = bundles.parsed(instance.bundle)
     return runtime.ready_user_tasks(runtime.restore(instance.state, bundle, caller=None), bundle)
+
+
+@pytest.mark.parametrize("read_first", [False, True], ids=["clock-unread", "clock-read-first"])
+def test_a_task_the_flow_passes_by_has_its_clock_stopped_not_met(fresh, read_first: bool) -> None:
+    case_id, task_id = waiting_decision()
+    instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.case_id == case_id))
+    if read_first:  # held by the session already: changed as the object, which then says what was written
+        held = db.session.scalar(select(TaskClock).where(TaskClock.task_id == task_id))
+        assert held is not None and held.stopped_at is None
+    workflow.sync_mirror(instance, [], completed_task_id=None)
+    db.session.commit()
+    db.session.expire_all()
+    clock = db.session.scalar(select(TaskClock).where(TaskClock.task_id == task_id))
+    assert clock is not None and clock.stopped_at is not None
+    assert (clock.met_at, clock.missed_at) == (None, None)
+    assert db.session.get(Task, task_id) is None
