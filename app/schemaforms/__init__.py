@@ -61,13 +61,14 @@ class Submission:
         return self.action is None and not self.errors
 
 
-def read_submission(schema: dict, form: MultiDict, existing: dict | None = None) -> Submission:
-    """Parse a post; apply an add/remove action without validating, or else validate."""
+def read_submission(schema: dict, form: MultiDict, existing: dict | None = None, check: bool = True) -> Submission:
+    """Parse a post; apply an add/remove action without validating, or else validate (unless `check` is False:
+    the caller hands the answers to a service that checks them itself, and says what is wrong)."""
     action = posted_action(form)
     data = parse_submission(schema, form, existing)
     if action is not None:
         return Submission(apply_action(schema, data, action), [], action)
-    return Submission(data, validate(schema, data), None)
+    return Submission(data, validate(schema, data) if check else [], None)
 
 
 def has_read_only(schema: Any) -> bool:

@@ -173,7 +173,8 @@ def task(task_id: str) -> Any:
         return redirect(url_for("cases.case", case_id=restricted.case_id, next=url_for("tasks.task", task_id=task_id)))
     except Forbidden as err:
         abort(403, claims.refusal(current_user, task_id, str(err)))
-    submission = schemaforms.read_submission(schema, request.form, existing=existing)
+    # Checked once, by the service, before anything is saved: its FormInvalid shows the problems as here.
+    submission = schemaforms.read_submission(schema, request.form, existing=existing, check=False)
     if not submission.complete:
         return _render(row, schema, submission.data, submission.errors, 400 if submission.errors else 200)
     try:
