@@ -29,8 +29,7 @@ from app.services import plain_sql
 
 _HEADS = AuditChain.__table__  # written with plain statements: nothing reads a head as an object while sealing
 _EVENTS = AuditEvent.__table__
-_SEAL = ("chain", "seq", "prev_hash", "hash")
-_WRITTEN = ("name", "at", "user_id", "case_id", "task_id", "data", *_SEAL)
+_RECORDED = ("name", "at", "user_id", "case_id", "task_id", "data")  # what an event says; the seal is added
 _SEAL_EVENT = (
     update(_EVENTS)
     .where(_EVENTS.c.id == bindparam("event_id"), _EVENTS.c.hash.is_(None))
@@ -88,20 +87,25 @@ def _seal(session: Session) -> None:
     # In the order they were recorded: a flush writes every event recorded before it, so those written came first.
     for row in [*written, *unwritten]:
         by_chain[chain_of(row.case_id)].append(row)
-    seals: list[dict[str, Any]] = []
+    seals: list[dict[str, Any]] = []  # for the events written already
+    fresh: dict[int, dict[str, Any]] = {}  # the seals of the events still to write, by object
     for key in sorted(by_chain):
         seq, last_hash = _locked_head(session, key)
         for row in by_chain[key]:
             seq += 1
             prev_hash, last_hash = last_hash, event_hash(key, seq, last_hash, row)
-            # The row says what is written for it, without being a change for the session to flush again.
-            for name, value in (("chain", key), ("seq", seq), ("prev_hash", prev_hash), ("hash", last_hash)):
-                set_committed_value(row, name, value)
+            seal = {"chain": key, "seq": seq, "prev_hash": prev_hash, "hash": last_hash}
             if inspect(row).persistent:
-                seals.append({"event_id": row.id, **{f"new_{name}": getattr(row, name) for name in _SEAL}})
+                # The row says what is written for it, without being a change for the session to flush again.
+                for name, value in seal.items():
+                    set_committed_value(row, name, value)
+                seals.append({"event_id": row.id, **{f"new_{name}": value for name, value in seal.items()}})
+            else:
+                fresh[id(row)] = seal
         plain_sql.run(_MOVE_HEAD, {"head_key": key, "new_seq": seq, "new_last_hash": last_hash}, session)
-    if unwritten:
-        plain_sql.run(_WRITE_EVENTS, [{name: getattr(row, name) for name in _WRITTEN} for row in unwritten], session)
+    if unwritten:  # in the order recorded, as a flush would have written them
+        rows = [{**{name: getattr(row, name) for name in _RECORDED}, **fresh[id(row)]} for row in unwritten]
+        plain_sql.run(_WRITE_EVENTS, rows, session)
     if seals:
         # Every seal in one statement on the table: a second flush of the events costs more than the writing.
         count = plain_sql.run(_SEAL_EVENT, seals, session).rowcount

@@ -8,7 +8,7 @@ import itertools
 import json
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from support import user
 
 from app.engine import runtime
@@ -166,3 +166,16 @@ def test_a_task_the_flow_passes_by_has_its_clock_stopped_not_met(fresh, read_fir
     assert clock is not None and clock.stopped_at is not None
     assert (clock.met_at, clock.missed_at) == (None, None)
     assert db.session.get(Task, task_id) is None
+
+
+def test_events_of_several_chains_are_written_in_the_order_they_were_recorded(fresh) -> None:
+    audit.record("CASE_VIEWED", None, case_id=505)
+    audit.record("USER_SIGNED_OUT_IDLE", None)  # about no case: the system chain
+    audit.record("CASE_CLOSED", None, case_id=404)
+    audit.record("CASE_VOIDED", None, case_id=505)
+    db.session.commit()
+    ours = or_(AuditEvent.case_id.in_((404, 505)), AuditEvent.name == "USER_SIGNED_OUT_IDLE")
+    events = db.session.scalars(select(AuditEvent).where(ours).order_by(AuditEvent.id)).all()
+    assert [e.name for e in events] == ["CASE_VIEWED", "USER_SIGNED_OUT_IDLE", "CASE_CLOSED", "CASE_VOIDED"]
+    assert [(e.chain, e.seq) for e in events if e.case_id == 505] == [("case:505", 1), ("case:505", 2)]
+    assert audit_chain.verify().intact
