@@ -8,7 +8,7 @@ import itertools
 import json
 
 import pytest
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, event, func, or_, select, update
 from support import user
 
 from app.engine import runtime
@@ -179,3 +179,24 @@ def test_events_of_several_chains_are_written_in_the_order_they_were_recorded(fr
     assert [e.name for e in events] == ["CASE_VIEWED", "USER_SIGNED_OUT_IDLE", "CASE_CLOSED", "CASE_VOIDED"]
     assert [(e.chain, e.seq) for e in events if e.case_id == 505] == [("case:505", 1), ("case:505", 2)]
     assert audit_chain.verify().intact
+
+
+def test_a_decision_that_ends_the_contact_takes_fourteen_statements(fresh) -> None:
+    """Read the task, write the state, the mirror, the clock, the letters, the timeline, the draft, the case
+    and child, and the sealed audit: a statement more is a cost every completion pays, so it is a choice."""
+    _case_id, task_id = waiting_decision()
+    db.session.commit()
+    db.session.expire_all()
+    ssw = user("ssw")
+    assert ssw.team is not None and ssw.roles  # loaded with the user, as each request's sign-in check does
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(" ".join(statement.split()[:4]))
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        workflow.complete_task(ssw, task_id, dict(DECIDE["data"]))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert len(statements) == 14, statements
