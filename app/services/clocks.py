@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
@@ -17,7 +18,7 @@ from app.engine.runtime import ReadyTask
 from app.extensions import db
 from app.models import ProcessInstance, TaskClock
 from app.models.types import utcnow
-from app.services import audit, timeline
+from app.services import audit, plain_sql, timeline
 from app.services.trays import LONDON, rag
 
 
@@ -50,7 +51,7 @@ def finish(task_id: str, completed: bool, user_id: int | None) -> None:
         # The usual case: no one has read the clock in this transaction. One statement finishes it, if it is
         # still running, and says when it was due; only a clock done late is read whole, to record its miss.
         done = _MET if completed else _STOPPED
-        found = db.session.connection().execute(done, {"clock_task_id": task_id, "now": now}).first()
+        found = plain_sql.run(done, {"clock_task_id": task_id, "now": now}).first()
         if found is not None and completed and now > found.due_at and found.missed_at is None:
             clock = db.session.get(TaskClock, found.id)
             if clock is not None:
@@ -69,10 +70,7 @@ def finish(task_id: str, completed: bool, user_id: int | None) -> None:
 def _held(task_id: str) -> TaskClock | None:
     """The task's clock if this transaction holds it already (read or started): then it is changed as an object,
     so what the session holds and what is written never differ."""
-    for row in db.session.identity_map.values():
-        if isinstance(row, TaskClock) and row.task_id == task_id:
-            return row
-    for row in db.session.new:
+    for row in (*db.session.identity_map.values(), *db.session.new):
         if isinstance(row, TaskClock) and row.task_id == task_id:
             return row
     return None
@@ -80,18 +78,15 @@ def _held(task_id: str) -> TaskClock | None:
 
 _CLOCKS = TaskClock.__table__
 _RUNNING = (_CLOCKS.c.task_id == bindparam("clock_task_id"), _CLOCKS.c.met_at.is_(None), _CLOCKS.c.stopped_at.is_(None))
-_MET = (
-    update(_CLOCKS)
-    .where(*_RUNNING)
-    .values(met_at=bindparam("now"))
-    .returning(_CLOCKS.c.id, _CLOCKS.c.due_at, _CLOCKS.c.missed_at)
-)
-_STOPPED = (
-    update(_CLOCKS)
-    .where(*_RUNNING)
-    .values(stopped_at=bindparam("now"))
-    .returning(_CLOCKS.c.id, _CLOCKS.c.due_at, _CLOCKS.c.missed_at)
-)
+
+
+def _finishing(column: str) -> Any:
+    """Set the moment a running clock ended (met or stopped), giving back what a miss needs to know."""
+    ending = update(_CLOCKS).where(*_RUNNING).values({column: bindparam("now")})
+    return ending.returning(_CLOCKS.c.id, _CLOCKS.c.due_at, _CLOCKS.c.missed_at)
+
+
+_MET, _STOPPED = _finishing("met_at"), _finishing("stopped_at")
 
 
 def stop_all(case_id: int) -> None:
