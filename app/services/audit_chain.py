@@ -72,7 +72,9 @@ def remember(session: Session, row: AuditEvent) -> None:
     session.info.setdefault(NEW_EVENTS, []).append(row)
 
 
-@event.listens_for(Session, "before_commit")
+# First of the listeners before a commit, whatever was imported first: the events are taken out before any
+# other listener's flush would write them unsealed (to be sealed by a second statement each).
+@event.listens_for(Session, "before_commit", insert=True)
 def _seal(session: Session) -> None:
     if not session.info.get(NEW_EVENTS):
         return

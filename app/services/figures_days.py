@@ -6,7 +6,8 @@ the moment of the report (referral decisions within one working day) leaves out 
 working day, so a day is kept only after the working day following it has ended. Later days are counted
 afresh on every report; there are few of them.
 
-They change when a record they count changes. Every flush notes the London days its changes touch: a contact's
+They change when a record they count changes. Every flush notes the London days its changes touch (and so
+does every change written by a plain statement instead, through `note_written`): a contact's
 day for its case and children (and, through "became a referral", for a referral of them), a referral's day of
 acceptance, a strategy discussion's day, a triage decision's day, and every one of a case's days when it is
 voided or its source, kind or date changes. Before the transaction commits, each noted day that may have been
@@ -21,8 +22,9 @@ data) say so themselves: `case_removed` and `forget_all`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -74,26 +76,56 @@ def _changed(obj: Any, names: Iterable[str]) -> bool:
 
 @event.listens_for(Session, "after_flush")
 def _note(session: Session, flush_context: Any) -> None:
-    days: set[date] = session.info.setdefault(DAYS, set())
-    contacts: set[int] = session.info.setdefault(CONTACT_DAYS, set())
-    whole: set[int] = session.info.setdefault(WHOLE_CASES, set())
     gone = set(session.deleted)
     for obj in chain(session.new, session.dirty, gone):
         if obj in session.dirty and not session.is_modified(obj, include_collections=False):
             continue
-        if isinstance(obj, Case):
-            days.update(_day(m) for m in _moments(obj, "created_at"))
-            if obj in gone or (obj not in session.new and _changed(obj, CASE_FIELDS)):
-                whole.add(obj.id)
-        elif isinstance(obj, CasePerson):
-            contacts.add(obj.case_id)
-        elif isinstance(obj, Referral):
-            days.update(_day(m) for m in _moments(obj, "accepted_at"))
-            contacts.add(obj.case_id)  # whether the child's contact became a referral
-        elif isinstance(obj, StrategyDiscussion):
-            days.update(_day(m) for m in _moments(obj, "held_at"))
-        elif isinstance(obj, MatDecision | DaTriageDecision):
-            days.update(_day(m) for m in _moments(obj, "decided_at"))
+        # A row just made has no "before": only a row read and changed can have changed its case's days.
+        changed = _nothing_changed if obj in session.new else partial(_changed, obj)
+        _note_one(session, obj, moments=partial(_moments, obj), changed=changed, gone=obj in gone)
+
+
+def _nothing_changed(names: Iterable[str]) -> bool:
+    return False
+
+
+def note_written(session: Session, obj: Any, before: dict[str, Any]) -> None:
+    """A change to a row written by a plain statement rather than a flush, noted as a flush would note it:
+    the object already holds what was written, and `before` what the changed columns held."""
+
+    def moments(name: str) -> Iterator[datetime]:
+        for value in (getattr(obj, name), before.get(name)):
+            if isinstance(value, datetime):
+                yield value
+
+    _note_one(session, obj, moments=moments, changed=lambda names: any(name in before for name in names))
+
+
+def _note_one(
+    session: Session,
+    obj: Any,
+    moments: Callable[[str], Iterable[datetime]],
+    changed: Callable[[Iterable[str]], bool],
+    gone: bool = False,
+) -> None:
+    """The days one changed row touches: `moments` gives a date column's values (now and before the change),
+    `changed` whether any of the named columns changed."""
+    days: set[date] = session.info.setdefault(DAYS, set())
+    contacts: set[int] = session.info.setdefault(CONTACT_DAYS, set())
+    whole: set[int] = session.info.setdefault(WHOLE_CASES, set())
+    if isinstance(obj, Case):
+        days.update(_day(m) for m in moments("created_at"))
+        if gone or changed(CASE_FIELDS):
+            whole.add(obj.id)
+    elif isinstance(obj, CasePerson):
+        contacts.add(obj.case_id)
+    elif isinstance(obj, Referral):
+        days.update(_day(m) for m in moments("accepted_at"))
+        contacts.add(obj.case_id)  # whether the child's contact became a referral
+    elif isinstance(obj, StrategyDiscussion):
+        days.update(_day(m) for m in moments("held_at"))
+    elif isinstance(obj, MatDecision | DaTriageDecision):
+        days.update(_day(m) for m in moments("decided_at"))
 
 
 @event.listens_for(Session, "before_commit")

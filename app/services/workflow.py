@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, insert, inspect, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -175,18 +176,35 @@ def _complete(user: User, task_id: str, data: dict[str, Any], look: bool) -> Com
         except StaleDataError:
             # Someone else moved this instance on since we loaded it: reload and try again.
             db.session.rollback()
+        except DBAPIError as err:
+            db.session.rollback()
+            if not _gave_way(err):
+                raise
         except Exception:
             db.session.rollback()
             raise
     raise NotSaved("This case is very busy right now and your answers were not saved. Try again in a moment.")
 
 
+# PostgreSQL's codes for two writers who met, one of them made to give way (a deadlock, or a serialization
+# failure): the other's change is committed, and trying again starts from it.
+_GAVE_WAY = frozenset({"40P01", "40001"})
+
+
+def _gave_way(err: DBAPIError) -> bool:
+    return getattr(err.orig, "sqlstate", None) in _GAVE_WAY
+
+
 # The statements of every completion, made once: building them again for every request costs about as much
 # as running them.
 _TASK_WITH_ITS_CASE = (
-    joinedload(Task.case).joinedload(Case.people),
-    joinedload(Task.case).joinedload(Case.handovers),
-    joinedload(Task.instance).joinedload(ProcessInstance.bundle),
+    select(Task)
+    .options(
+        joinedload(Task.case).joinedload(Case.people),
+        joinedload(Task.case).joinedload(Case.handovers),
+        joinedload(Task.instance).joinedload(ProcessInstance.bundle),
+    )
+    .where(Task.id == bindparam("task_id"))
 )
 _TASKS = Task.__table__
 _MIRROR_IDS = select(_TASKS.c.id).where(_TASKS.c.instance_id == bindparam("instance_id"))
@@ -215,7 +233,9 @@ def _load_task(user: User, task_id: str) -> tuple[Task, ProcessInstance, ParsedB
     # One query for the task, its case (with the case's people and hand-overs, which the task's page and the
     # completing both read), instance and bundle; the task holds them from then on, so completing it after
     # opening it in the same request reads none of them again.
-    row = db.session.get(Task, task_id, options=_TASK_WITH_ITS_CASE)
+    row = db.session.identity_map.get(identity_key(Task, task_id))
+    if row is None or inspect(row).expired:
+        row = db.session.execute(_TASK_WITH_ITS_CASE, {"task_id": task_id}).unique().scalar_one_or_none()
     if row is None:
         raise conflict_for(task_id)
     if not policy.can_act_on_task(user, row):
@@ -236,17 +256,17 @@ def _complete_once(user: User, task_id: str, data: dict[str, Any]) -> Case:
     _load_people_and_handovers(case)
     run = _Run(case)
     workflow = recent.restore((instance.id, instance.version), instance.state, bundle, run.caller)
-    ready = {t.id: t for t in runtime.ready_user_tasks(workflow, bundle)}
-    if task_id not in ready:
+    task = runtime.ready_user_task(workflow, bundle, task_id)
+    if task is None:
         raise conflict_for(task_id)
-    schema = bundle.form(ready[task_id].form_id)
+    schema = bundle.form(task.form_id)
     # A task's answers are the form's own questions and nothing else (a caller of the API could send more).
     extra = schemaforms.undeclared(schema, data) if schema is not None else []
     if extra:
         raise FormInvalid(extra)
-    _validate(bundle, ready[task_id], data)
+    _validate(bundle, task, data)
     failure = runtime.complete_user_task(workflow, task_id, data)
-    _after_user_task(instance, workflow, bundle, run, user, ready[task_id], data, failure)
+    _after_user_task(instance, workflow, bundle, run, user, task, data, failure)
     # The answers are on the record now: the user's draft of them goes in the same transaction. A statement on
     # the table itself (no draft is held as an object here), and no flush before it: nothing waiting to be
     # written touches drafts, and the commit writes it all at once.
@@ -335,8 +355,7 @@ def _close_if_done(case: Case, user_id: int | None) -> None:
         db.session.flush()
     running = plain_sql.run(_RUNNING_INSTANCE, {"case_id": case.id}).scalar()
     if running is None:
-        case.status = "closed"
-        case.closed_at = utcnow()
+        plain_sql.update_row(case, {"status": "closed", "closed_at": utcnow()})
         audit.record("CASE_CLOSED", user_id, case_id=case.id)
         timeline.add(case.id, None, "Contact closed")
 
@@ -531,12 +550,13 @@ def _apply_outcomes(case: Case, instance: ProcessInstance, workflow: Any, user_i
         handed_here = child.handover is not None and _handed_to(case, child, instance)
         if child.decided_at is not None and not handed_here:
             continue
+        decided = {"handover": decision.get("handover"), "decided_at": utcnow()}
         if decision.get("threshold"):
-            child.threshold = decision.get("threshold")
+            decided["threshold"] = decision.get("threshold")
         if decision.get("outcome"):
-            child.outcome = decision.get("outcome")
-        child.handover = decision.get("handover")
-        child.decided_at = utcnow()
+            decided["outcome"] = decision.get("outcome")
+        # Written now, by one statement, rather than by the flush at the commit.
+        plain_sql.update_row(child, decided)
         if handed_here:
             audit.record("CHILD_DECIDED_AFTER_HANDOVER", user_id, case_id=case.id, instance_id=instance.id)
         if child.handover:

@@ -96,16 +96,20 @@ def register(app: Flask) -> None:
     login_manager.login_message = "Sign in to continue."
     login_manager.login_message_category = "info"
 
+    from sqlalchemy import bindparam, select
     from sqlalchemy.orm import joinedload
 
     from app.models import User
 
-    # Every request reads the user's roles and most their team: one query for all three, its options made once.
-    user_with_roles = (joinedload(User.team), joinedload(User.role_rows))
+    # Every request reads the user's roles and most their team: one query for all three, made once (building it
+    # again on every request costs about as much as running it).
+    user_with_roles = (
+        select(User).options(joinedload(User.team), joinedload(User.role_rows)).where(User.id == bindparam("user_id"))
+    )
 
     @login_manager.user_loader
     def load_user(user_id: str) -> Any:
-        return db.session.get(User, int(user_id), options=user_with_roles)
+        return db.session.execute(user_with_roles, {"user_id": int(user_id)}).unique().scalar_one_or_none()
 
     @app.context_processor
     def navigation() -> dict[str, Any]:

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 
 import pytest
-from sqlalchemy import delete, event, func, or_, select, update
+from flask import current_app
+from sqlalchemy import delete, event, func, or_, select, text, update
 from support import user
 
 from app.engine import runtime
 from app.extensions import db
-from app.models import AuditEvent, Case, CaseEvent, OutboxItem, ProcessInstance, Task, TaskClock
-from app.services import audit, audit_chain, bundles, contacts, timeline, workflow
+from app.models import AuditEvent, Case, CaseEvent, CasePerson, OutboxItem, Person, ProcessInstance, Task, TaskClock
+from app.services import audit, audit_chain, bundles, contacts, plain_sql, timeline, workflow
 
 SCENARIO = json.loads(
     (bundles.PROCESSES_DIR / "initial_contact" / "scenarios" / "below_threshold_advice.json").read_text("utf-8")
@@ -200,3 +202,88 @@ def test_a_decision_that_ends_the_contact_takes_fourteen_statements(fresh) -> No
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
     assert len(statements) == 14, statements
+
+
+def test_the_audit_seal_comes_first_before_every_commit(fresh) -> None:
+    """Whatever module was imported first: another listener's flush before the seal would write every event
+    unsealed, to be sealed by a second statement each (the figures' listener flushes, and is imported early)."""
+    listeners = list(db.session().dispatch.before_commit)
+    assert len(listeners) >= 2 and listeners[0] is audit_chain._seal
+
+
+def test_a_row_updated_at_once_is_written_before_any_flush_and_leaves_nothing_to_flush(fresh) -> None:
+    case_id, _task_id = waiting_decision()
+    case = db.session.get(Case, case_id)
+    child = case.children[0]
+    plain_sql.update_row(child, {"outcome": "no_further_action", "threshold": "below"})
+    assert child.outcome == "no_further_action" and not db.session.dirty  # the object says it; no flush to come
+    table = CasePerson.__table__
+    with db.session.no_autoflush:
+        written = plain_sql.run(select(table.c.outcome, table.c.threshold).where(table.c.id == child.id)).one()
+    assert tuple(written) == ("no_further_action", "below")
+    db.session.rollback()  # and, written in the transaction, it goes with it
+    assert db.session.get(CasePerson, child.id).outcome is None
+
+
+def test_a_row_not_yet_written_takes_the_values_for_its_insert_and_a_versioned_row_is_refused(fresh) -> None:
+    case_id, _task_id = waiting_decision()
+    person = Person(name="Child Y", name_key="child y")
+    newcomer = CasePerson(case_id=case_id, person=person, key="child-8", role="child")
+    db.session.add(newcomer)
+    plain_sql.update_row(newcomer, {"outcome": "no_further_action"})
+    db.session.commit()
+    assert db.session.get(CasePerson, newcomer.id).outcome == "no_further_action"
+    instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.case_id == case_id))
+    with pytest.raises(ValueError, match="versioned"):
+        plain_sql.update_row(instance, {"status": "failed"})
+
+
+@pytest.mark.postgres_only
+def test_a_completion_made_to_give_way_in_a_deadlock_tries_again_and_succeeds(pg_fresh) -> None:
+    """On PostgreSQL, another writer holds the case's row and then asks for the child's row, which the decision
+    holds as it waits for the case's row: a deadlock. PostgreSQL makes the decision give way (the other
+    writer is told to wait longer before looking for one); the decision tries again once the other has
+    committed, and is saved, once."""
+    case_id, task_id = waiting_decision()
+    db.session.commit()
+    child_id = db.session.scalar(select(CasePerson.id).where(CasePerson.case_id == case_id, CasePerson.role == "child"))
+    other = db.engine.connect()
+    other.execute(update(Case).where(Case.id == case_id).values(concern="Said again by the other writer"))
+
+    app = current_app._get_current_object()
+    outcome: list[object] = []
+
+    def decide() -> None:
+        with app.app_context():
+            try:
+                outcome.append(workflow.complete_task(user("ssw"), task_id, dict(DECIDE["data"])))
+            except Exception as err:  # reported by the assertion below
+                outcome.append(err)
+
+    decision = threading.Thread(target=decide)
+    decision.start()
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE case_record%'"
+    )
+    with db.engine.connect() as watcher:
+        for _ in range(200):  # until the decision is seen waiting for the case's row (at most ten seconds)
+            seen = watcher.execute(text(waiting)).scalar()
+            watcher.rollback()  # the activity is read afresh in each transaction only
+            if seen:
+                break
+            decision.join(0.05)
+    assert seen and decision.is_alive(), f"the decision did not wait for the case's row: {outcome}"
+    # Now the other writer asks for the child's row, which the decision holds. The decision, waiting since before,
+    # looks for a circle first (a second after it began to wait), finds it and gives way; its rollback lets this
+    # update through.
+    other.execute(update(CasePerson).where(CasePerson.id == child_id).values(details={"checked": True}))
+    other.commit()
+    other.close()
+    decision.join(20)
+    assert outcome == [case_id]
+    db.session.expire_all()
+    case = db.session.get(Case, case_id)
+    assert case.status == "closed" and case.concern == "Said again by the other writer"
+    completed = select(func.count()).where(AuditEvent.task_id == task_id, AuditEvent.name == "TASK_COMPLETED")
+    assert db.session.scalar(completed) == 1
+    assert audit_chain.verify().intact

@@ -25,7 +25,7 @@ from app.extensions import db
 from app.models import Case, CasePerson, FiguresDay, Person, Referral
 from app.models.mat import MatDecision
 from app.models.strategy import StrategyDiscussion
-from app.services import figures, figures_days, retention
+from app.services import figures, figures_days, plain_sql, retention
 
 # Two months after the known quarter ends: every day of it is settled, so every day is kept.
 LATER = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -128,6 +128,13 @@ CHANGES: dict[str, dict[tuple[str, str], int]] = {
     "mat_moved": {("mat_outcomes", "Further agency checks"): -1},
     # A second child added to C3.
     "new_child": {("contacts", ""): 1, ("contact_records", ""): 0},
+    # The outcome and the source again, each written at once by a plain statement (as a completion writes a
+    # child's decision and a case's closing) rather than by the session's flush.
+    "outcome_written_at_once": {
+        ("contacts_by_outcome", "No further action"): 1,
+        ("contacts_by_outcome", "Not decided yet"): -1,
+    },
+    "source_written_at_once": {("contacts_by_source", "2A Schools"): 1, ("contacts_by_source", "10 Unknown"): -1},
 }
 
 
@@ -161,6 +168,10 @@ def make(change: str) -> None:
     elif change == "mat_moved":
         decision = db.session.scalar(select(MatDecision).where(MatDecision.case_id == c3.id))
         decision.decided_at = datetime(2027, 1, 1, 10, 0, tzinfo=UTC)
+    elif change == "outcome_written_at_once":
+        plain_sql.update_row(child, {"outcome": "no_further_action", "decided_at": LATER})
+    elif change == "source_written_at_once":
+        plain_sql.update_row(c3, {"referral_source": "2A"})
     elif change == "new_child":
         person = Person(name="Child Z", name_key="child z")
         db.session.add(CasePerson(case=c3, person=person, key="child-9", role="child", outcome=None))
