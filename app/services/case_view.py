@@ -32,7 +32,9 @@ class CaseView:
     sharing: list[sharing.SharingLine]
 
 
-def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
+def for_user(user: User, case_id: int) -> CaseView:
+    """The case as `user` may see it. Showing it to them is a look on the record: `record_case_view`, once the
+    page (or the API's answer) is made and before it is sent."""
     case = db.session.get(Case, case_id)
     if case is None:
         raise NotFound(case_id)
@@ -40,9 +42,6 @@ def for_user(user: User, case_id: int, record_view: bool = True) -> CaseView:
         raise ReasonNeeded(case.id)
     if not policy.can_see_case(user, case):
         raise Forbidden("You do not have access to this case.")
-    if record_view:
-        audit.record("CASE_VIEWED", user.id, case_id=case.id)
-        db.session.commit()
     people = case.people
     instances = list(
         db.session.scalars(
@@ -89,6 +88,16 @@ def reference_of(case_id: int) -> Case:
     if case is None:
         raise NotFound(case_id)
     return case
+
+
+# A look is recorded once its page is made, just before it is sent: committed first, it would leave every
+# record the page goes on to read expired, each to be read again from the database.
+
+
+def record_case_view(user: User, case_id: int) -> None:
+    """A look at a case, on the record (committed) before its page is sent."""
+    audit.record("CASE_VIEWED", user.id, case_id=case_id)
+    db.session.commit()
 
 
 def record_task_view(user: User, task: Task) -> None:

@@ -26,12 +26,14 @@ def case(case_id: int) -> Any:
         return _reason_page(case_id, "", None)
     except Forbidden as err:
         abort(403, str(err))
-    return render_template(
+    page = render_template(
         "cases/case.html",
         view=view,
         done=request.args.get("done"),
         may_see_case_diagram=policy.can_see_case_diagram(current_user, view.case),
     )
+    case_view.record_case_view(current_user, case_id)
+    return page
 
 
 def _reason_page(case_id: int, reason: str, error: str | None) -> Any:
@@ -145,7 +147,7 @@ def _letter(case_id: int, item_id: int) -> tuple[case_view.CaseView, OutboxItem]
 
 def _view(case_id: int) -> case_view.CaseView:
     try:
-        return case_view.for_user(current_user, case_id, record_view=False)
+        return case_view.for_user(current_user, case_id)
     except NotFound:
         abort(404)
     except ReasonNeeded:

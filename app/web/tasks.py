@@ -160,8 +160,9 @@ def task(task_id: str) -> Any:
         if request.method == "GET":
             # The user's own draft, when there is one, fills the form in place of what the task holds.
             data, restored_at = draft_forms.restore_task(current_user, row, schema, workflow.task_data(row))
-            case_view.record_task_view(current_user, row)
-            return _render(row, schema, data, [], restored_at=restored_at)
+            page = _render(row, schema, data, [], restored_at=restored_at)
+            case_view.record_task_view(current_user, row)  # once the page is made, before it is sent
+            return page
         # The saved data is needed only to keep read-only answers; restoring it costs a whole workflow.
         existing = workflow.task_data(row) if schemaforms.has_read_only(schema) else {}
     except TaskConflict as conflict:

@@ -143,7 +143,9 @@ def _case_body(case_id: int, after_task: bool = False) -> dict[str, Any]:
             return {"id": case_id}
         # The same answer as for a case that does not exist, so whether it exists is not revealed.
         raise ApiError(404, f"There is no case {case_id} that you can see.") from None
-    return shapes.case(view, user)
+    body = shapes.case(view, user)
+    case_view.record_case_view(user, case_id)
+    return body
 
 
 def _json_body() -> dict[str, Any]:
