@@ -131,8 +131,9 @@ def restricted_records() -> Any:
 @policy.declare("can_see_case")
 def letter(case_id: int, item_id: int) -> Any:
     view, item = _letter(case_id, item_id)
-    letters_render.record_view(current_user, item)
-    return render_template("cases/letter.html", view=view, item=item)
+    page = render_template("cases/letter.html", view=view, item=item)
+    letters_render.record_view(current_user, item)  # once the page is made, before it is sent
+    return page
 
 
 def _letter(case_id: int, item_id: int) -> tuple[case_view.CaseView, OutboxItem]:
