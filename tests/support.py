@@ -124,3 +124,18 @@ def posted_at_once(posts: list[tuple[Any, str, dict[str, str]]]) -> list[int]:
     for thread in threads:
         thread.join(120)
     return statuses
+
+
+def seen_waiting_for_a_lock(statement_start: str, thread: Any, seconds: float = 10) -> bool:
+    """Whether, within `seconds`, a PostgreSQL session is seen waiting for a lock in a statement beginning with
+    `statement_start` (the thread's, which is given the time to get there). The activity is read in a new
+    transaction each time: within one, PostgreSQL gives back the same picture of it on every read."""
+    waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE :start || '%'")
+    with db.engine.connect() as watcher:
+        for _ in range(int(seconds / 0.05)):
+            seen = watcher.execute(waiting, {"start": statement_start}).scalar()
+            watcher.rollback()
+            if seen:
+                return True
+            thread.join(0.05)
+    return False

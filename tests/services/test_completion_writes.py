@@ -10,8 +10,8 @@ import threading
 
 import pytest
 from flask import current_app
-from sqlalchemy import delete, event, func, or_, select, text, update
-from support import user
+from sqlalchemy import delete, event, func, or_, select, update
+from support import seen_waiting_for_a_lock, user
 
 from app.engine import runtime
 from app.extensions import db
@@ -262,16 +262,7 @@ def test_a_completion_made_to_give_way_in_a_deadlock_tries_again_and_succeeds(pg
 
     decision = threading.Thread(target=decide)
     decision.start()
-    waiting = (
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE case_record%'"
-    )
-    with db.engine.connect() as watcher:
-        for _ in range(200):  # until the decision is seen waiting for the case's row (at most ten seconds)
-            seen = watcher.execute(text(waiting)).scalar()
-            watcher.rollback()  # the activity is read afresh in each transaction only
-            if seen:
-                break
-            decision.join(0.05)
+    seen = seen_waiting_for_a_lock("UPDATE case_record", decision)
     assert seen and decision.is_alive(), f"the decision did not wait for the case's row: {outcome}"
     # Now the other writer asks for the child's row, which the decision holds. The decision, waiting since before,
     # looks for a circle first (a second after it began to wait), finds it and gives way; its rollback lets this

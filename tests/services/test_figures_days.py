@@ -17,9 +17,10 @@ import pytest
 import time_machine
 from figures_data import KNOWN, KNOWN_PERIOD, load_known_cases
 from flask import current_app
-from sqlalchemy import delete, event, select, text
+from sqlalchemy import delete, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from support import seen_waiting_for_a_lock
 
 from app.extensions import db
 from app.models import Case, CasePerson, FiguresDay, Person, Referral
@@ -278,16 +279,8 @@ def test_a_report_keeping_a_day_waits_for_a_change_to_it_and_keeps_nothing(pg_fr
 
         report = threading.Thread(target=keep)
         report.start()
-        with db.engine.connect() as watcher:
-            waiting = (
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE figures_day%'"
-            )
-            for _ in range(200):  # until the report is seen waiting for the change's lock (at most ten seconds)
-                if watcher.execute(text(waiting)).scalar():
-                    break
-                report.join(0.05)
-        assert report.is_alive(), "the report did not wait for the change"
+        assert seen_waiting_for_a_lock("UPDATE figures_day", report), "the report did not wait for the change"
+        assert report.is_alive()
         change.commit()
         change.close()
         report.join(10)
