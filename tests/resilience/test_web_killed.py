@@ -4,6 +4,8 @@ The real web server (gunicorn on the WSGI app) and the real worker run as produc
 PostgreSQL, with e-mails going to an SMTP server on loopback. Browsers signed in as the tasks' roles save
 task forms over HTTP while the worker fires the timers those saves set; the web server is killed with
 SIGKILL at random moments (now and then the worker with it, as when a machine dies) and started again.
+Between kills the test lets one to three saves through, and kills within 0.6 s of the last: the work lasts
+for every kill however quickly the pages answer, and each kill lands in a save or the pages after it.
 A browser whose answer was lost opens the task again and saves it again, as a person would.
 
 At every kill, in one snapshot of the database: each instance's saved state, its task mirror, its
@@ -91,6 +93,9 @@ class Ledger:
     typed: dict[str, str] = field(default_factory=dict)  # task id → the finding last posted for it
     handed_out: set[str] = field(default_factory=set)
     posts: int = 0
+    # How many saves may have been posted by now; None once the killing is over. The test lets a few through
+    # before each kill, so the work lasts for every kill however quickly the pages answer.
+    allowed: int | None = None
     lives: int = 0  # how many times the web server has been started
     down: bool = False  # from just before a kill until the server answers again
     finished: bool = False
@@ -106,6 +111,9 @@ class Ledger:
 
     def posted_or_stuck(self, posts: int) -> bool:
         return self.posts >= posts or bool(self.problems)
+
+    def may_post(self) -> bool:
+        return self.finished or self.allowed is None or self.posts < self.allowed
 
     def answer(self, task_id: str, said: str) -> None:
         with self.changed:
@@ -156,6 +164,9 @@ def save(ledger: Ledger, browser: load.Browser, task_id: str, finding: str) -> N
                 ledger.answer(task_id, f"page {page.status}")
                 return
             with ledger.changed:
+                ledger.changed.wait_for(ledger.may_post)
+                if ledger.finished:
+                    return
                 # Each try says which it is, so the one saved can be told from the others.
                 ledger.typed[task_id] = typed = f"{finding} (try {attempt})"
                 ledger.posts += 1
@@ -254,6 +265,7 @@ def test_the_web_server_killed_at_random_loses_no_save_and_makes_none_twice(
             thread.start()
         while kills < KILLS:
             target = ledger.posts + rng.randint(1, 3)
+            ledger.note(allowed=target)
             assert ledger.wait(partial(ledger.posted_or_stuck, target)), "the browsers stalled"
             assert not ledger.problems, ledger.problems
             # Somewhere inside the save just posted (before or after its commit), or in the pages after it.
@@ -270,6 +282,7 @@ def test_the_web_server_killed_at_random_loses_no_save_and_makes_none_twice(
                 worker = start_worker(url, smtp_port, worker_log)
             load.wait_until_serving(web, port, web_log)
             ledger.note(lives=ledger.lives + 1, down=False)
+        ledger.note(allowed=None)
         # Every task saved (the last ones after the last kill), every timer fired, every e-mail sent.
         all_saved = ledger.wait(lambda: len(ledger.handed_out) == 2 * CASES and not any_open(ledger), 300)
         assert all_saved, stuck(ledger, instance_ids, worker, worker_log, web_log)
