@@ -8,6 +8,7 @@ knows nothing of the outbox or the database.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,14 @@ from app.engine.specs import (
     form_id_of,
     lane_of_spec,
 )
+
+# SpiffWorkflow adds a task's whole data (a child's details, the referrer's name) to the extras of its log
+# records whenever the level of `spiff.task` or `spiff.workflow` itself is below INFO, and a logger nobody has
+# set is at 0. Set here (with `spiff`, which the engine's other loggers follow), no record of the engine's
+# carries it, however the rest of the logging is set up (a JSON log formatter would write every extra).
+SPIFF_LOGGERS = ("spiff", "spiff.task", "spiff.workflow")
+for _name in SPIFF_LOGGERS:
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 # (handler name, evaluated parameters, the task's data) -> the handler's data for the workflow
 ServiceCaller = Callable[[str, dict[str, Any], dict[str, Any]], Any]

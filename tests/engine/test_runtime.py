@@ -1,6 +1,7 @@
 """The engine without a database: running, saving and restoring, and the two traps of SpiffWorkflow 3.2.0."""
 
 import json
+import logging
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -122,3 +123,38 @@ def test_saving_refuses_a_tree_near_the_limit_loudly() -> None:
             saved_at = n
     assert 250 < saved_at < 400  # refused long before the library's silent end near depth 1,000
     assert runtime.ready_user_tasks(wf, bundle)  # and the instance was still alive when refused
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_no_engine_log_record_carries_a_tasks_data_even_with_all_logging_on() -> None:
+    bundle = parsed_test_bundle("parallel_checks")
+    kept = _Kept()
+    root = logging.getLogger()
+    was = root.level
+    root.addHandler(kept)
+    root.setLevel(logging.DEBUG)
+    try:
+        wf, _ = runtime.start(bundle, caller=None)
+        complete(wf, bundle, "police_check", finding="Amy Example is known to police")
+        # What SpiffWorkflow would log about a task as it changes, asked directly: the extras hold no data.
+        extras = next(iter(wf.get_tasks())).collect_log_extras()
+    finally:
+        root.removeHandler(kept)
+        root.setLevel(was)
+    assert "data" not in extras and "internal_data" not in extras
+    spiff = [r for r in kept.records if r.name.startswith("spiff")]
+    assert all(r.levelno >= logging.WARNING for r in spiff)
+    assert not any("Amy Example" in str(vars(r)) for r in kept.records)
+
+
+def test_engine_loggers_are_set_at_warning() -> None:
+    for name in runtime.SPIFF_LOGGERS:
+        assert logging.getLogger(name).level == logging.WARNING
