@@ -9,7 +9,6 @@ form's CSRF token, as a browser gets it) and posting the decision, answered with
 from __future__ import annotations
 
 import contextlib
-import copy
 import http.client
 import http.cookiejar
 import itertools
@@ -29,7 +28,6 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
+from _children import about_child  # noqa: E402
 from flask import Flask  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -109,22 +108,12 @@ def fill_database(app: Flask) -> None:
         users.seed_demo()
 
 
-FIRST_NAMES = ["Amy", "Ben", "Cara", "Dev", "Ella", "Finn", "Gita", "Hal", "Isla", "Jay", "Kim", "Leo", "Mia", "Noor"]
-SURNAMES = ["Adams", "Begum", "Clarke", "Dunn", "Evans", "Fox", "Green", "Hughes", "Iqbal", "Jones", "Khan", "Lloyd"]
 _made = itertools.count()
 
 
 def _contact() -> dict[str, Any]:
-    """The scenario's contact about a child of its own: were every case about the same child, each task page
-    would list every other case as the child's earlier contacts, and grow with the run."""
-    n = next(_made)
-    surname = SURNAMES[n // len(FIRST_NAMES) % len(SURNAMES)]
-    data = copy.deepcopy(SCENARIO["start"])
-    child = data["children"][0]
-    child["name"] = f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {surname}"
-    child["date_of_birth"] = (date(2008, 1, 1) + timedelta(days=n % 5000)).isoformat()  # a child still
-    data["parents"][0]["name"] = f"Pat {surname}"
-    return data
+    """The scenario's contact, about a child of its own (see _children.py)."""
+    return about_child(SCENARIO["start"], next(_made))
 
 
 def cases_waiting_for_a_decision(app: Flask, count: int) -> list[str]:

@@ -18,7 +18,6 @@ Prints the medians and `complete_task: ratio R (target <= 3)`. Run: make bench
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -26,12 +25,12 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _children import about_child  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -45,14 +44,6 @@ URL = os.environ.get("DATABASE_URL", "")  # a SQLite file of its own when not se
 SCENARIO = json.loads((ROOT / "processes/initial_contact/scenarios/below_threshold_advice.json").read_text())
 REVIEW, DECIDE = SCENARIO["steps"]
 DECISION = {k: v for k, v in DECIDE["data"].items()}
-
-
-def _about_child(n: int) -> dict:
-    """The scenario's contact, about a different child each time: the n-th child is born n days later."""
-    contact = copy.deepcopy(SCENARIO["start"])
-    child = contact["children"][0]
-    child["date_of_birth"] = (date.fromisoformat(child["date_of_birth"]) + timedelta(days=n)).isoformat()
-    return contact
 
 
 def main() -> None:
@@ -71,7 +62,7 @@ def main() -> None:
         bundles.import_shipped()
         users.seed_demo()
         fpoc, ssw = users.find("demo.fpoc"), users.find("demo.ssw")
-        cases = [contacts.record_contact(fpoc, _about_child(n)).id for n in range(ROUNDS)]
+        cases = [contacts.record_contact(fpoc, about_child(SCENARIO["start"], n)).id for n in range(ROUNDS)]
         for case_id in cases:
             review = db.session.scalar(select(Task.id).where(Task.case_id == case_id, Task.bpmn_id == "ssw_review"))
             workflow.complete_task(ssw, review, REVIEW["data"])

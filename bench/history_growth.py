@@ -17,6 +17,7 @@ case's HTTP median over the fresh one's. Run: make bench
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _children import about_child  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -62,9 +64,14 @@ def _paths() -> tuple[tuple[dict, list[dict]], tuple[dict, list[dict]], dict]:
     return (sought["start"], long_steps), (given["start"], fresh_steps), measured
 
 
+_made = itertools.count()
+
+
 def _case_at(start: dict, steps: list[dict], task: str) -> tuple[int, str]:
-    """A new case walked through `steps` by the demo users, and the id of its ready `task`."""
-    case = contacts.record_contact(users.find("demo.fpoc"), start)
+    """A new case, about a child of its own, walked through `steps` by the demo users, and the id of its ready
+    `task`. (Were every case about one child, the fresh cases, made after the long ones, would each carry
+    every long case as the child's earlier contacts.)"""
+    case = contacts.record_contact(users.find("demo.fpoc"), about_child(start, next(_made)))
     for step in steps:
         ready = db.session.scalar(select(Task.id).where(Task.case_id == case.id, Task.bpmn_id == step["task"]))
         assert ready is not None, f"no ready {step['task']} on the way"
